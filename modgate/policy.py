@@ -1,0 +1,186 @@
+"""The moderation policy: the single source of everything a decision depends on.
+
+The gateway and every model service load the same YAML file (a ConfigMap in Kubernetes, a
+path locally). Requests carry the policy name + version so a service holding another version
+can say so instead of silently scoring against stale prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_POLICY_DIR = Path(__file__).parent / "policies"
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    review: Score = 0.5
+    block: Score = 0.85
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.block < self.review:
+            raise ValueError(f"block ({self.block}) must be >= review ({self.review})")
+        return self
+
+
+class VisionRule(_Strict):
+    """Zero-shot frame scoring for one category (prompt ensemble) plus its temporal rule."""
+
+    prompts: list[str] = Field(min_length=1)
+    # Calibration: p = sigmoid((similarity_logit - threshold) / temperature) over the
+    # category's softmax share against the neutral prompts.
+    temperature: float = Field(default=0.05, gt=0.0)
+    threshold: float = 0.5
+    # Temporal rule: a visual hit counts only with >= min_frames frames or >= min_seconds.
+    min_frames: int = Field(default=1, ge=1)
+    min_seconds: float = Field(default=0.0, ge=0.0)
+
+
+class Blocklist(_Strict):
+    terms: list[str] = Field(default_factory=list)
+    regexes: list[str] = Field(default_factory=list)
+    score: Score = 1.0
+
+    @field_validator("regexes")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"regex {pattern!r} does not compile: {exc}") from exc
+        return value
+
+
+class TextRule(_Strict):
+    description: str = ""
+    exemplars: list[str] = Field(default_factory=list)
+    blocklist: Blocklist = Field(default_factory=Blocklist)
+
+
+class Category(_Strict):
+    description: str
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    vision: VisionRule | None = None
+    text: TextRule | None = None
+
+
+class Neutral(_Strict):
+    """Benign anchors: what scores are calibrated against."""
+
+    vision_prompts: list[str] = Field(min_length=1)
+    text_exemplars: list[str] = Field(min_length=1)
+
+
+class Modality(StrEnum):
+    AUDIO = "AUDIO"
+    VISUAL = "VISUAL"
+    TEXT = "TEXT"
+
+
+class FailureAction(StrEnum):
+    IGNORE = "ignore"  # fail-open: decide on the modalities that ran
+    REVIEW = "review"  # fail-closed: at least REVIEW
+    ERROR = "error"  # no verdict: UNAVAILABLE / DEADLINE_EXCEEDED
+
+
+class Failure(_Strict):
+    on_failed: FailureAction = FailureAction.REVIEW
+    on_timeout: FailureAction = FailureAction.REVIEW
+    on_uncalibrated: FailureAction = FailureAction.IGNORE
+
+
+class Profanity(_Strict):
+    enabled: bool = True
+    category: str = "harassment"
+    score: Score = 0.6
+
+
+class Fusion(_Strict):
+    # Each modality's category score is multiplied by its weight; the category's fused score
+    # is the max over modalities (one strong signal is enough to act on).
+    method: Literal["max", "noisy_or"] = "max"
+    modality_weights: dict[Modality, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: {Modality.AUDIO: 1.0, Modality.VISUAL: 1.0, Modality.TEXT: 1.0}
+    )
+
+
+class Policy(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    version: str = Field(min_length=1)
+    categories: dict[str, Category] = Field(min_length=1)
+    neutral: Neutral
+    profanity: Profanity = Field(default_factory=Profanity)
+    fusion: Fusion = Field(default_factory=Fusion)
+    failure: Failure = Field(default_factory=Failure)
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        if self.profanity.enabled and self.profanity.category not in self.categories:
+            raise ValueError(f"profanity.category {self.profanity.category!r} is not a category")
+        return self
+
+    @property
+    def digest(self) -> str:
+        """Content hash, so two processes can tell whether they hold the same policy."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    def vision_categories(self) -> dict[str, VisionRule]:
+        return {name: c.vision for name, c in self.categories.items() if c.vision is not None}
+
+    def text_categories(self) -> dict[str, TextRule]:
+        return {name: c.text for name, c in self.categories.items() if c.text is not None}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def parse_policy(data: object, *, source: str = "<memory>") -> Policy:
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise PolicyError(f"invalid policy {source}: {problems}") from None
+
+
+def load_policy(path: Path | str) -> Policy:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
+    return parse_policy(data, source=str(path))
+
+
+def load_policies(directory: Path | str = DEFAULT_POLICY_DIR) -> dict[str, Policy]:
+    """Every *.yaml policy in a directory, keyed by policy name (names must be unique)."""
+    directory = Path(directory)
+    policies: dict[str, Policy] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        policy = load_policy(path)
+        if policy.name in policies:
+            raise PolicyError(f"policy name {policy.name!r} is defined twice (second in {path})")
+        policies[policy.name] = policy
+    if not policies:
+        raise PolicyError(f"no *.yaml policy files in {directory}")
+    return policies

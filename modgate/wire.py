@@ -1,0 +1,117 @@
+"""Typed internal payloads between the gateway and the model services (HTTP, not public).
+
+Bulk data never travels as JSON numbers: audio is raw little-endian PCM and frames are JPEG
+(or raw uint8) in multipart file parts; these models describe everything else. Each
+service's response carries the model identity and whether its scores are calibrated, so the
+gateway can mark a modality UNCALIBRATED and keep it out of decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Variant = Literal["stable", "canary"]
+TextSource = Literal["title", "description", "hashtag", "caption", "subtitle", "transcript", "metadata"]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelInfo(_Wire):
+    name: str  # e.g. "whisper-tiny.en", "ViT-B-32", "all-MiniLM-L6-v2"
+    version: str  # weights sha256 prefix or release tag
+    engine: str = ""  # e.g. "faster-whisper/int8", "open_clip", "sentence-transformers"
+    variant: Variant = "stable"
+    calibrated: bool = True
+
+
+class PolicyRef(_Wire):
+    """The policy a service scored against (name, version, content digest)."""
+
+    name: str
+    version: str
+    digest: str
+
+
+# --- speech -----------------------------------------------------------------------------
+
+
+class SpeechSegment(_Wire):
+    text: str
+    start_s: float
+    end_s: float
+    avg_logprob: float
+    no_speech_prob: float
+
+
+class SpeechResult(_Wire):
+    segments: list[SpeechSegment]
+    language: str
+    language_probability: float = 0.0
+    audio_seconds: float
+    speech_seconds: float  # after voice-activity detection
+    model: ModelInfo
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --- vision -----------------------------------------------------------------------------
+
+
+class FrameScore(_Wire):
+    index: int  # position in the request's frame list
+    timestamp_ms: int
+    scores: dict[str, float]  # category -> calibrated score in [0,1]
+    best_prompts: dict[str, str]  # category -> the prompt that matched best
+    duplicate_of: int | None = None  # near-duplicate of this earlier frame; scores copied
+
+
+class VisionResult(_Wire):
+    frames: list[FrameScore]
+    duplicates_skipped: int
+    batch_sizes: list[int]  # sizes of the model batches this request's frames rode in
+    model: ModelInfo
+    policy: PolicyRef
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --- text -------------------------------------------------------------------------------
+
+
+class TextItem(_Wire):
+    id: str  # caller-chosen, echoed back
+    text: str
+    source: TextSource
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+class TextRequest(_Wire):
+    items: list[TextItem]
+    policy: str = "default"  # policy name; the service answers with the version it holds
+
+
+class TextMatch(_Wire):
+    category: str
+    score: float
+    signal: Literal["semantic", "lexicon", "blocklist"]
+    evidence: str  # matched words, blocklist term, or nearest exemplar
+    span_start: int | None = None  # character span in the (original) item text
+    span_end: int | None = None
+
+
+class TextItemResult(_Wire):
+    id: str
+    scores: dict[str, float]  # category -> calibrated score in [0,1]
+    matches: list[TextMatch]  # evidence behind the scores, strongest first
+    language: str = "en"
+    notes: list[str] = Field(default_factory=list)  # e.g. "non-English text: low confidence"
+
+
+class TextResult(_Wire):
+    items: list[TextItemResult]
+    model: ModelInfo
+    policy: PolicyRef
+    timings_ms: dict[str, float] = Field(default_factory=dict)
