@@ -1,0 +1,46 @@
+"""The `modgate` command. Each subcommand lives in its own module (imported lazily, so
+`modgate trace` does not pay for importing torch) exposing `add_arguments(parser)` and
+`run(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("modgate.stack", "start the local stack (3 model services + gateway + trace store)"),
+    "moderate": ("modgate.moderate_cmd", "moderate a video file or text through the gateway"),
+    "trace": ("modgate.trace_cmd", "print a stored trace as a waterfall"),
+    "demo": ("modgate.demo", "start the stack, moderate a generated sample video, print, stop"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modgate", description="multimodal moderation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # subcommand not built in this checkout
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        print(f"modgate: '{args.command}' is not available in this build", file=sys.stderr)
+        return 2
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
