@@ -1,0 +1,129 @@
+"""Prometheus metrics of the gateway, on their own registry, served on MODGATE_GATEWAY_METRICS_PORT.
+
+One registry per process: the collectors below are module-level (registered once) and every
+orchestrator in the process shares them, which is what Prometheus expects.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+REQUESTS = Counter(
+    "modgate_gateway_requests",
+    "Moderation requests by gRPC status and decision (decision is 'none' without a verdict).",
+    ["status", "decision"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "modgate_gateway_request_duration_seconds",
+    "End-to-end request latency inside the gateway, by gRPC status.",
+    ["status"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+STAGE_SECONDS = Histogram(
+    "modgate_gateway_stage_duration_seconds",
+    "Wall time per stage (queueing, split, speech, vision, text, transcript_text, fusion).",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MODALITY_SECONDS = Histogram(
+    "modgate_gateway_modality_duration_seconds",
+    "Time until a modality's result was known, by final state.",
+    ["modality", "state"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+MODALITY_STATES = Counter(
+    "modgate_gateway_modality_states",
+    "Modality outcomes per request (OK, SKIPPED, FAILED, TIMED_OUT, UNCALIBRATED).",
+    ["modality", "state"],
+    registry=REGISTRY,
+)
+UPSTREAM_CALLS = Counter(
+    "modgate_gateway_upstream_calls",
+    "HTTP calls to model services (each retry attempt counts), by outcome.",
+    ["service", "variant", "outcome"],
+    registry=REGISTRY,
+)
+UPSTREAM_ERRORS = Counter(
+    "modgate_gateway_upstream_errors",
+    "Failed upstream calls by kind (connect, timeout, http_5xx, http_4xx, circuit_open, bad_response, "
+    "policy).",
+    ["service", "variant", "kind"],
+    registry=REGISTRY,
+)
+UPSTREAM_RETRIES = Counter(
+    "modgate_gateway_upstream_retries",
+    "Retries of transient upstream errors.",
+    ["service", "variant"],
+    registry=REGISTRY,
+)
+UPSTREAM_SECONDS = Histogram(
+    "modgate_gateway_upstream_duration_seconds",
+    "Latency of one upstream call including retries.",
+    ["service", "variant"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+BREAKER_STATE = Gauge(
+    "modgate_gateway_breaker_state",
+    "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
+    ["service", "variant"],
+    registry=REGISTRY,
+)
+SERVED_BY = Counter(
+    "modgate_gateway_served_by",
+    "Service results used in verdicts, by the variant that produced them.",
+    ["service", "variant"],
+    registry=REGISTRY,
+)
+CANARY_REQUESTS = Counter(
+    "modgate_gateway_canary_requests",
+    "Requests routed to a canary whose result is used (not shadow).",
+    ["service"],
+    registry=REGISTRY,
+)
+SHADOW_REQUESTS = Counter(
+    "modgate_gateway_shadow_requests",
+    "Shadow copies sent to a canary, by outcome (ok, failed, agree, disagree).",
+    ["service", "outcome"],
+    registry=REGISTRY,
+)
+SHADOW_DISAGREEMENTS = Counter(
+    "modgate_gateway_shadow_disagreements",
+    "Shadow results that would have changed the decision.",
+    ["service"],
+    registry=REGISTRY,
+)
+INFLIGHT = Gauge("modgate_gateway_inflight", "Requests being processed.", registry=REGISTRY)
+QUEUED = Gauge("modgate_gateway_queued", "Requests waiting for an admission slot.", registry=REGISTRY)
+REJECTED = Counter(
+    "modgate_gateway_rejected",
+    "Requests turned away by admission control (full, queue_timeout).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def serve(port: int, host: str = "0.0.0.0") -> int:
+    """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port (0 = off)."""
+    if port == 0:
+        return 0
+    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    bound = int(server.server_address[1])
+    log.info("metrics on http://%s:%d/metrics", host, bound)
+    return bound

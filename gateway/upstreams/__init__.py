@@ -1,0 +1,1 @@
+"""Clients for the model services: pooled HTTP, deadlines, retries, breakers, variant routing."""

@@ -1,0 +1,137 @@
+"""Orchestration settings: upstream URLs (stable/canary/shadow), retries, breakers, admission.
+
+Read from `MODGATE_GATEWAY_*` env vars; the upstream URLs come from the YAML file named by
+`MODGATE_GATEWAY_UPSTREAMS_FILE` (the Helm chart renders it), defaulting to the three local
+services. Embedded in the gateway's one settings module (gateway/config.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["speech", "vision", "text"]
+SERVICES: tuple[ServiceName, ...] = ("speech", "vision", "text")
+DEFAULT_URLS: dict[str, str] = {
+    "speech": "http://127.0.0.1:3001",
+    "vision": "http://127.0.0.1:3002",
+    "text": "http://127.0.0.1:3003",
+}
+
+
+class UpstreamsError(ValueError):
+    """An upstreams file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class CanaryEndpoint(Endpoint):
+    # Share of request ids (0-100) routed to the canary, or mirrored to it in shadow mode.
+    weight: int = Field(default=0, ge=0, le=100)
+    # Shadow: the canary gets a copy of the request; its result is recorded, never used.
+    shadow: bool = False
+
+
+class ServiceUpstreams(_Strict):
+    stable: Endpoint
+    canary: CanaryEndpoint | None = None
+
+
+def _default(service: str) -> ServiceUpstreams:
+    return ServiceUpstreams(stable=Endpoint(url=DEFAULT_URLS[service]))
+
+
+class Upstreams(_Strict):
+    speech: ServiceUpstreams = Field(default_factory=lambda: _default("speech"))
+    vision: ServiceUpstreams = Field(default_factory=lambda: _default("vision"))
+    text: ServiceUpstreams = Field(default_factory=lambda: _default("text"))
+
+    def for_service(self, service: str) -> ServiceUpstreams:
+        return getattr(self, service)
+
+
+def parse_upstreams(data: object, *, source: str = "<memory>") -> Upstreams:
+    if data is None:
+        data = {}
+    try:
+        return Upstreams.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise UpstreamsError(f"invalid upstreams file {source}: {problems}") from None
+
+
+def load_upstreams(path: Path | str | None) -> Upstreams:
+    """The upstreams file, or the three local stable services when no file is configured."""
+    if path is None or str(path) == "":
+        return Upstreams()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UpstreamsError(
+            f"upstreams file {path} does not exist (set MODGATE_GATEWAY_UPSTREAMS_FILE or unset it)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise UpstreamsError(f"upstreams file {path} is not valid YAML: {exc}") from None
+    return parse_upstreams(data, source=str(path))
+
+
+class OrchestrationSettings(BaseSettings):
+    """Fan-out, resilience and admission knobs (env: MODGATE_GATEWAY_<FIELD>)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore")
+
+    upstreams_file: Path | None = None
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the endpoint
+    metrics_host: str = "0.0.0.0"
+
+    # Admission: requests running at once, and how many more may wait briefly for a slot.
+    max_inflight: int = Field(default=8, ge=1)
+    max_queued: int = Field(default=8, ge=0)
+    queue_timeout_ms: int = Field(default=2000, ge=0)
+    retry_after_ms: int = Field(default=250, ge=1)  # hint sent with RESOURCE_EXHAUSTED
+
+    # Deadlines: the whole request gets the caller's deadline (or this default when none);
+    # the margin is kept back for fusion and the reply so the verdict still arrives in time.
+    default_deadline_s: float = Field(default=60.0, gt=0)
+    deadline_margin_ms: int = Field(default=25, ge=0)
+    connect_timeout_s: float = Field(default=1.0, gt=0)
+
+    # Retries: transient errors only (connect errors, 502/503/504), jittered exponential backoff.
+    retry_max_attempts: int = Field(default=3, ge=1)
+    retry_backoff_base_ms: int = Field(default=50, ge=0)
+    retry_backoff_max_ms: int = Field(default=500, ge=0)
+
+    # Circuit breaker per upstream.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_timeout_s: float = Field(default=5.0, gt=0)
+    breaker_half_open_max_calls: int = Field(default=1, ge=1)
+
+    # Connection pool per upstream.
+    pool_max_connections: int = Field(default=16, ge=1)
+    pool_max_keepalive: int = Field(default=8, ge=0)
+
+    # Shadow calls run after the verdict is sent; they give up after this long.
+    shadow_timeout_s: float = Field(default=30.0, gt=0)
+
+    def load_upstreams(self) -> Upstreams:
+        return load_upstreams(self.upstreams_file)

@@ -1,0 +1,184 @@
+"""One upstream (a service variant at a URL): pooled async HTTP, deadline, retries, breaker.
+
+Every call gets the time left until the request's deadline as its total timeout, so a slow
+service costs at most the caller's budget. Transient errors are retried with jittered
+backoff only while the budget allows another attempt; every outcome feeds the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import httpx
+
+from gateway import metrics
+from gateway.upstreams.breaker import BREAKER_STATE_VALUE, BreakerState, CircuitBreaker
+from gateway.upstreams.config import OrchestrationSettings
+from gateway.upstreams.retry import RetryPolicy, is_transient_error, is_transient_status
+
+log = logging.getLogger(__name__)
+
+# Below this much budget another attempt is pointless: it could not finish in time.
+MIN_ATTEMPT_S = 0.005
+
+
+class UpstreamError(Exception):
+    """A call that produced no usable result. `kind` names what went wrong for metrics."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        service: str,
+        variant: str,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.service = service
+        self.variant = variant
+        self.status = status
+
+    @property
+    def timed_out(self) -> bool:
+        return self.kind == "timeout"
+
+
+def _error_detail(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:300] if text else response.reason_phrase
+
+
+class Upstream:
+    def __init__(
+        self,
+        service: str,
+        variant: str,
+        url: str,
+        settings: OrchestrationSettings,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.service = service
+        self.variant = variant
+        self.url = url
+        self._settings = settings
+        self._retry = RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            base_ms=settings.retry_backoff_base_ms,
+            max_ms=settings.retry_backoff_max_ms,
+        )
+        self._rng = rng or random.Random()
+        self.breaker = CircuitBreaker(
+            f"{service}/{variant}",
+            failure_threshold=settings.breaker_failure_threshold,
+            reset_timeout_s=settings.breaker_reset_timeout_s,
+            half_open_max_calls=settings.breaker_half_open_max_calls,
+            on_change=self._breaker_changed,
+        )
+        metrics.BREAKER_STATE.labels(service, variant).set(0)
+        # One pooled client per upstream: connections are reused across requests.
+        self._client = httpx.AsyncClient(
+            base_url=url,
+            limits=httpx.Limits(
+                max_connections=settings.pool_max_connections,
+                max_keepalive_connections=settings.pool_max_keepalive,
+            ),
+            timeout=None,  # every call sets its own, derived from the deadline
+            trust_env=False,  # never route service traffic through an env proxy
+        )
+
+    def _breaker_changed(self, name: str, state: BreakerState) -> None:
+        metrics.BREAKER_STATE.labels(self.service, self.variant).set(BREAKER_STATE_VALUE[state])
+        log.warning("circuit breaker %s is now %s (%s)", name, state.value, self.breaker.last_error)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _fail(self, message: str, kind: str, status: int | None = None) -> UpstreamError:
+        metrics.UPSTREAM_ERRORS.labels(self.service, self.variant, kind).inc()
+        return UpstreamError(
+            f"{self.service} ({self.variant}, {self.url}): {message}",
+            kind=kind,
+            service=self.service,
+            variant=self.variant,
+            status=status,
+        )
+
+    async def post(self, path: str, *, deadline: float, **kwargs: Any) -> httpx.Response:
+        """POST with the remaining budget; returns a 2xx response or raises UpstreamError."""
+        started = time.monotonic()
+        try:
+            return await self._post(path, deadline=deadline, **kwargs)
+        finally:
+            metrics.UPSTREAM_SECONDS.labels(self.service, self.variant).observe(time.monotonic() - started)
+
+    async def _post(self, path: str, *, deadline: float, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= MIN_ATTEMPT_S:
+                raise self._fail("no time left before the deadline", "timeout")
+            if not self.breaker.acquire():
+                raise self._fail(
+                    f"circuit open after {self.breaker.consecutive_failures} consecutive failures "
+                    f"(last: {self.breaker.last_error or 'unknown'}); next probe in "
+                    f"{self.breaker.retry_in_s():.1f} s",
+                    "circuit_open",
+                )
+            timeout = httpx.Timeout(remaining, connect=min(self._settings.connect_timeout_s, remaining))
+            transient: str | None = None
+            try:
+                async with asyncio.timeout(remaining):
+                    response = await self._client.post(path, timeout=timeout, **kwargs)
+            except asyncio.CancelledError:
+                self.breaker.release()
+                raise
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    transient = f"connect timeout: {exc}"
+                else:
+                    self.breaker.record_failure("timeout")
+                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "timeout").inc()
+                    raise self._fail(f"no answer within {remaining * 1000:.0f} ms", "timeout") from None
+            except httpx.HTTPError as exc:
+                if not is_transient_error(exc):
+                    self.breaker.record_failure(type(exc).__name__)
+                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "error").inc()
+                    raise self._fail(f"{type(exc).__name__}: {exc}", "connect") from None
+                transient = f"{type(exc).__name__}: {exc or 'connection failed'}"
+            else:
+                status = response.status_code
+                if status < 400:
+                    self.breaker.record_success()
+                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "ok").inc()
+                    return response
+                if is_transient_status(status):
+                    transient = f"HTTP {status}: {_error_detail(response)}"
+                elif status >= 500:
+                    self.breaker.record_failure(f"HTTP {status}")
+                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "http_5xx").inc()
+                    raise self._fail(f"HTTP {status}: {_error_detail(response)}", "http_5xx", status)
+                else:
+                    # The service is up and rejected the request: not a health problem.
+                    self.breaker.record_success()
+                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "http_4xx").inc()
+                    raise self._fail(f"HTTP {status}: {_error_detail(response)}", "http_4xx", status)
+
+            self.breaker.record_failure(transient)
+            metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "transient").inc()
+            delay = self._retry.backoff_s(attempt, self._rng)
+            if attempt >= self._retry.max_attempts or deadline - time.monotonic() < delay + MIN_ATTEMPT_S:
+                kind = "connect" if not transient.startswith("HTTP") else "http_5xx"
+                raise self._fail(f"{transient} (after {attempt} attempt(s))", kind)
+            metrics.UPSTREAM_RETRIES.labels(self.service, self.variant).inc()
+            log.info(
+                "retrying %s/%s in %.0f ms after %s", self.service, self.variant, delay * 1000, transient
+            )
+            await asyncio.sleep(delay)
