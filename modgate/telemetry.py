@@ -41,12 +41,14 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ __all__ = [
     "Attr",
     "TelemetryConfig",
     "TelemetryHandle",
+    "batch_spans",
     "bentoml_tracing_config",
+    "capture_context",
     "configure_logging",
     "current_span_id",
     "current_trace_id",
@@ -270,6 +274,70 @@ def record_error(target: Span | None, error: BaseException | str, *, error_type:
     target.set_status(Status(StatusCode.ERROR, message))
     if error_type:
         target.set_attribute(Attr.ERROR_TYPE, error_type)
+
+
+# --- batched inference ------------------------------------------------------------------
+#
+# Inside a BentoML ``@bentoml.api(batchable=True)`` function the ambient trace context is NOT the
+# caller's: BentoML's batch dispatcher task is created inside the first request it ever served,
+# so every later batch runs in that first request's context (verified on BentoML 1.4.40). A
+# span started there lands in a stale trace. Either record the inference span in per-request
+# code around the awaited batched call (its batch size known from the result), or capture each
+# request's context with :func:`capture_context`, carry it with the item into the batch, and
+# open the spans with :func:`batch_spans`.
+
+
+def capture_context() -> Context:
+    """The current trace context, to hand to :func:`batch_spans` from where the items are batched."""
+    return otel_context.get_current()
+
+
+@contextmanager
+def batch_spans(
+    name: str,
+    parents: Sequence[Context | None],
+    *,
+    batch_size: int,
+    model_id: str,
+    attributes: Mapping[str, Any] | None = None,
+    tracer: str = "modgate",
+) -> Iterator[list[Span]]:
+    """One span per distinct request in a model batch, each a child of its own request's span.
+
+    ``parents`` holds the captured context of every item (None for an untraced item; duplicates
+    are fine: one span per distinct parent span). All spans carry ``batch_size`` and
+    ``model_id`` and link to each other's requests, so each request's trace shows the batch it
+    rode in. An exception escaping the block marks every span ERROR.
+    """
+    attrs = {Attr.BATCH_SIZE: batch_size, Attr.MODEL_ID: model_id, **(attributes or {})}
+    distinct: dict[tuple[int, int], Context] = {}
+    for parent in parents:
+        if parent is None:
+            continue
+        ctx = trace.get_current_span(parent).get_span_context()
+        if ctx.is_valid:
+            distinct.setdefault((ctx.trace_id, ctx.span_id), parent)
+    contexts = list(distinct.values()) or [otel_context.Context()]
+    parent_spans = [trace.get_current_span(c).get_span_context() for c in contexts]
+    tracer_ = get_tracer(tracer)
+    spans = [
+        tracer_.start_span(
+            name,
+            context=c,
+            attributes=attrs,
+            links=[trace.Link(other) for other in parent_spans if other is not parent_spans[i]],
+        )
+        for i, c in enumerate(contexts)
+    ]
+    try:
+        yield spans
+    except BaseException as exc:
+        for s in spans:
+            record_error(s, exc)
+        raise
+    finally:
+        for s in spans:
+            s.end()
 
 
 # --- instrumentation helpers ------------------------------------------------------------

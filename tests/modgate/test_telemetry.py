@@ -229,3 +229,51 @@ def test_bentoml_tracing_config_follows_the_otel_environment() -> None:
     assert bentoml_tracing_config({"MODGATE_TRACING_ENABLED": "false"}) == {}
     with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_PROTOCOL"):
         TelemetryConfig.from_env({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+
+
+def test_batch_spans_put_one_inference_span_under_each_batched_request(
+    trace_store: TraceStoreProcess,
+) -> None:
+    # The batch runs in a stale context (as BentoML's dispatcher does); spans must still land
+    # under each request that contributed items.
+    code = """
+import asyncio, json
+from modgate import telemetry as t
+t.setup_telemetry("unit-batch")
+queue = []
+
+async def request(i):
+    with t.span(f"request-{i}"):
+        fut = asyncio.get_running_loop().create_future()
+        queue.append((i, t.capture_context(), fut))
+        await fut
+        return t.current_trace_id(), t.current_span_id()
+
+async def main():
+    with t.span("stale-first-request"):
+        stale = t.capture_context()
+    tasks = [asyncio.create_task(request(i)) for i in range(3)]
+    await asyncio.sleep(0.05)
+    from opentelemetry import context
+    token = context.attach(stale)
+    try:
+        with t.batch_spans("model.infer", [c for _, c, _ in queue], batch_size=len(queue), model_id="m@1"):
+            await asyncio.sleep(0.01)
+    finally:
+        context.detach(token)
+    for _, _, fut in queue:
+        fut.set_result(None)
+    print(json.dumps([await task for task in tasks]))
+    t.shutdown()
+
+asyncio.run(main())
+"""
+    requests = json.loads(run_python(code, clean_env(**trace_store.otel_env())).stdout)
+    assert len({trace_id for trace_id, _ in requests}) == 3
+    for trace_id, request_span in requests:
+        spans = {s.name: s for s in wait_for_spans(trace_store.db_path, trace_id, 2)}
+        assert len(spans) == 2 and any(name.startswith("request-") for name in spans)
+        infer = spans["model.infer"]
+        assert infer.parent_span_id == request_span
+        assert infer.attributes == {"modgate.batch_size": 3, "modgate.model.id": "m@1"}
+        assert len(infer.links) == 2  # the other two requests in the same batch
