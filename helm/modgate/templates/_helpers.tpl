@@ -109,6 +109,10 @@ tracing. (dict "root" $ "component" "speech" "variant" "stable" "version" "0.1.0
   value: {{ $t.samplingRatio | toString | quote }}
 - name: OTEL_EXPORTER_OTLP_PROTOCOL
   value: {{ $t.protocol | quote }}
+{{- with $t.environment }}
+- name: MODGATE_ENVIRONMENT
+  value: {{ . | quote }}
+{{- end }}
 {{- if $t.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $t.endpoint | quote }}
@@ -182,4 +186,26 @@ priorityClassName: {{ . }}
 {{/* Checksum of the ConfigMaps pods read, so a policy change rolls them. */}}
 {{- define "modgate.policyChecksum" -}}
 {{- include (print .Template.BasePath "/configmap-policies.yaml") . | sha256sum -}}
+{{- end -}}
+
+{{/* An env var value: lists/maps as JSON, whole numbers without an exponent, the rest as text. */}}
+{{- define "modgate.envValue" -}}
+{{- if or (kindIs "slice" .) (kindIs "map" .) -}}
+{{- toJson . | quote -}}
+{{- else if kindIs "float64" . -}}
+{{- if eq (. | int64 | float64) . -}}{{- . | int64 | toString | quote -}}{{- else -}}{{- . | toString | quote -}}{{- end -}}
+{{- else -}}
+{{- . | toString | quote -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Settings map -> env list: (dict "prefix" "MODGATE_SPEECH_" "values" map); null values are skipped. */}}
+{{- define "modgate.settingsEnv" -}}
+{{- $prefix := .prefix -}}
+{{- range $key, $value := .values }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ printf "%s%s" $prefix ($key | snakecase | upper) }}
+  value: {{ include "modgate.envValue" $value }}
+{{- end }}
+{{- end }}
 {{- end -}}
