@@ -19,6 +19,7 @@ from gateway import metrics
 from gateway.upstreams.breaker import BREAKER_STATE_VALUE, BreakerState, CircuitBreaker
 from gateway.upstreams.config import OrchestrationSettings
 from gateway.upstreams.retry import RetryPolicy, is_transient_error, is_transient_status
+from modgate import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Upstream:
             timeout=None,  # every call sets its own, derived from the deadline
             trust_env=False,  # never route service traffic through an env proxy
         )
+        # Client span per attempt + W3C traceparent to the service (no-op with tracing off).
+        telemetry.instrument_httpx_client(self._client)
 
     def _breaker_changed(self, name: str, state: BreakerState) -> None:
         metrics.BREAKER_STATE.labels(self.service, self.variant).set(BREAKER_STATE_VALUE[state])
@@ -113,15 +116,28 @@ class Upstream:
     async def post(self, path: str, *, deadline: float, **kwargs: Any) -> httpx.Response:
         """POST with the remaining budget; returns a 2xx response or raises UpstreamError."""
         started = time.monotonic()
-        try:
-            return await self._post(path, deadline=deadline, **kwargs)
-        finally:
-            metrics.UPSTREAM_SECONDS.labels(self.service, self.variant).observe(time.monotonic() - started)
+        attempts = [0]
+        attributes = {telemetry.Attr.VARIANT: self.variant, "server.address": self.url, "url.path": path}
+        with telemetry.span(f"upstream {self.service}", attributes) as span:
+            try:
+                return await self._post(path, deadline=deadline, attempts=attempts, **kwargs)
+            except UpstreamError as exc:
+                span.set_attribute(telemetry.Attr.ERROR_TYPE, exc.kind)
+                raise
+            finally:
+                span.set_attribute(telemetry.Attr.RETRIES, max(0, attempts[0] - 1))
+                span.set_attribute(telemetry.Attr.BREAKER_STATE, self.breaker.state.value)
+                metrics.UPSTREAM_SECONDS.labels(self.service, self.variant).observe(
+                    time.monotonic() - started
+                )
 
-    async def _post(self, path: str, *, deadline: float, **kwargs: Any) -> httpx.Response:
+    async def _post(
+        self, path: str, *, deadline: float, attempts: list[int], **kwargs: Any
+    ) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
+            attempts[0] = attempt
             remaining = deadline - time.monotonic()
             if remaining <= MIN_ATTEMPT_S:
                 raise self._fail("no time left before the deadline", "timeout")

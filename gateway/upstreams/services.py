@@ -1,0 +1,135 @@
+"""The three model services' HTTP request shapes, and their stable/canary upstreams.
+
+Each function turns gateway data into the service's documented request (see the module
+docstring of services/<name>/service.py), sends it through an `Upstream` (deadline, retries,
+breaker) and parses the typed response from modgate.wire. A body that does not parse is an
+`UpstreamError` of kind "bad_response", never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Sequence
+from typing import TypeVar
+
+import httpx
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ValidationError
+
+from gateway.media.types import SampledFrame
+from gateway.upstreams.config import OrchestrationSettings, ServiceUpstreams
+from gateway.upstreams.http import Upstream, UpstreamError
+from gateway.upstreams.routing import Route, route
+from modgate.wire import SpeechResult, TextItem, TextRequest, TextResult, VisionResult
+
+Model = TypeVar("Model", bound=BaseModel)
+JPEG_QUALITY = 90
+
+
+class ServicePool:
+    """A service's stable upstream and optional canary, with deterministic routing."""
+
+    def __init__(self, service: str, config: ServiceUpstreams, settings: OrchestrationSettings) -> None:
+        self.service = service
+        self.config = config
+        self.stable = Upstream(service, "stable", config.stable.url, settings)
+        self.canary = Upstream(service, "canary", config.canary.url, settings) if config.canary else None
+
+    def route(self, request_id: str) -> Route:
+        return route(request_id, self.config.canary)
+
+    def upstream(self, variant: str) -> Upstream:
+        if variant == "canary":
+            if self.canary is None:
+                raise ValueError(f"{self.service} has no canary upstream")
+            return self.canary
+        return self.stable
+
+    def all(self) -> list[Upstream]:
+        return [u for u in (self.stable, self.canary) if u is not None]
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(u.aclose() for u in self.all()))
+
+
+def _parse(up: Upstream, response: httpx.Response, model: type[Model]) -> Model:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<body>"
+        raise up._fail(
+            f"answered with a body that is not a {model.__name__} ({where}: {first['msg']}); "
+            "is the gateway pointed at the right service, and are both on the same modgate version?",
+            "bad_response",
+        ) from None
+
+
+# --- speech -------------------------------------------------------------------------------
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    """float32 [-1, 1] -> little-endian int16: half the bytes, no loss that matters to ASR."""
+    clipped = np.clip(audio, -1.0, 1.0)
+    return (clipped * 32767.0).astype("<i2").tobytes()
+
+
+def language_hint(locale: str) -> str:
+    """BCP-47 "pt-BR" -> ISO 639-1 "pt"; empty when none."""
+    return locale.split("-")[0].split("_")[0].strip().lower()
+
+
+async def transcribe(up: Upstream, pcm: bytes, *, language: str, deadline: float) -> SpeechResult:
+    data = {"sample_rate": "16000", "dtype": "int16", "variant": up.variant}
+    if language:
+        data["language"] = language
+    files = {"audio": ("audio.pcm", pcm, "application/octet-stream")}
+    try:
+        response = await up.post("/transcribe", deadline=deadline, files=files, data=data)
+    except UpstreamError as exc:
+        # An English-only model refuses other language hints: transcribe without the hint
+        # rather than lose the modality (the transcript says which language it heard).
+        if language and exc.status == 422 and "language" in str(exc):
+            data.pop("language")
+            response = await up.post("/transcribe", deadline=deadline, files=files, data=data)
+        else:
+            raise
+    return _parse(up, response, SpeechResult)
+
+
+# --- vision -------------------------------------------------------------------------------
+
+
+def encode_jpegs(frames: Sequence[SampledFrame]) -> list[bytes]:
+    out = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame.image, mode="RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        out.append(buffer.getvalue())
+    return out
+
+
+async def score_frames(
+    up: Upstream, jpegs: Sequence[bytes], timestamps_ms: Sequence[int], *, policy: str, deadline: float
+) -> VisionResult:
+    files = [("frames", (f"frame{i:04d}.jpg", jpeg, "image/jpeg")) for i, jpeg in enumerate(jpegs)]
+    data = {
+        "timestamps_ms": json.dumps(list(timestamps_ms)),
+        "frame_format": "jpeg",
+        "policy": policy,
+        "variant": up.variant,
+    }
+    response = await up.post("/score", deadline=deadline, files=files, data=data)
+    return _parse(up, response, VisionResult)
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+async def classify(up: Upstream, items: Sequence[TextItem], *, policy: str, deadline: float) -> TextResult:
+    body = TextRequest(items=list(items), policy=policy).model_dump(mode="json")
+    response = await up.post("/classify", deadline=deadline, json={"request": body})
+    return _parse(up, response, TextResult)
