@@ -143,11 +143,12 @@ def _resolve_tiny_en() -> ResolvedWeights:
 def _resolve_base(cache_dir: Path) -> ResolvedWeights:
     """Reassemble Whisper base from its two packages into the cache (once) and verify it."""
     target = cache_dir / f"whisper-base-ct2-{BASE_PINS['model.bin'][:12]}"
-    remedy_cache = f"delete {target} and restart (it is rebuilt from the installed packages)"
-    if not _ct2_dir_matches(target, BASE_PINS):
+    try:
+        for name, expected in BASE_PINS.items():
+            verify_file(target / name, expected, remedy="it is rebuilt from the installed packages")
+    except WeightsError:
+        # First start, or a damaged cache: rebuild from the pinned parts (verifies as it writes).
         _assemble_base(target)
-    for name, expected in BASE_PINS.items():
-        verify_file(target / name, expected, remedy=remedy_cache)
     return ResolvedWeights(
         name="whisper-base",
         format="ctranslate2",
@@ -155,12 +156,6 @@ def _resolve_base(cache_dir: Path) -> ResolvedWeights:
         sha256=BASE_PINS["model.bin"],
         source=f"cache:{target}",
         pinned=True,
-    )
-
-
-def _ct2_dir_matches(directory: Path, pins: dict[str, str]) -> bool:
-    return all((directory / name).is_file() for name in pins) and all(
-        sha256_file(directory / name) == expected for name, expected in pins.items()
     )
 
 
@@ -204,6 +199,11 @@ def _assemble_base(target: Path) -> None:
         partial.replace(target / "model.bin")
         for name in CT2_FILES[1:]:
             shutil.copyfile(part_dirs[0] / name, target / name)
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot write the speech weights cache {target} ({exc}): point MODGATE_SPEECH_CACHE_DIR "
+            "at a writable directory with 150 MB free"
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)
 
