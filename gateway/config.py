@@ -1,0 +1,118 @@
+"""Gateway configuration: the one place the gateway reads its environment.
+
+Every field reads MODGATE_GATEWAY_<FIELD> (e.g. MODGATE_GATEWAY_MAX_DURATION_S=300); the
+policy directory is the shared MODGATE_POLICY_DIR. Defaults run on a laptop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
+from modgate.policy import DEFAULT_POLICY_DIR
+
+
+class GatewayConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore", frozen=True)
+
+    # --- serving ------------------------------------------------------------------------------
+    listen: str = "127.0.0.1:50051"
+    # Requests served at once; more get RESOURCE_EXHAUSTED with a retry-after-ms trailer.
+    max_concurrent_requests: int = Field(default=16, ge=1)
+    retry_after_ms: int = Field(default=1000, ge=0)
+    # Deadline applied when the caller sets none.
+    default_deadline_s: float = Field(default=60.0, gt=0)
+    # Seconds in-flight requests get to finish on SIGTERM.
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # Verdict pipeline factory, "module:callable" taking (config, policies).
+    pipeline: str = "gateway.pipeline:split_only"
+
+    # --- policy ---------------------------------------------------------------------------------
+    policy_dir: Path = Field(
+        default=DEFAULT_POLICY_DIR,
+        validation_alias=AliasChoices("MODGATE_POLICY_DIR", "MODGATE_GATEWAY_POLICY_DIR"),
+    )
+    default_policy: str = "default"
+
+    # --- media sources --------------------------------------------------------------------------
+    max_unary_bytes: int = Field(default=32 * MiB, ge=1)
+    max_stream_bytes: int = Field(default=256 * MiB, ge=1)
+    # gRPC message size headroom over max_unary_bytes for the other request fields; a unary
+    # request over max_unary_bytes + headroom is refused by gRPC itself (RESOURCE_EXHAUSTED).
+    message_headroom_bytes: int = Field(default=1 * MiB, ge=64 * 1024)
+    # file:// URIs must resolve under this directory; unset disables file:// URIs.
+    media_root: Path | None = None
+    # http(s) URIs: off by default; when on, only hosts in the allowlist are fetched.
+    uri_fetch_enabled: bool = False
+    uri_allowlist: list[str] = Field(default_factory=list)
+    uri_fetch_timeout_s: float = Field(default=10.0, gt=0)
+    # Where streamed uploads are spooled (default: the system temp dir).
+    spool_dir: Path | None = None
+
+    # --- media limits -------------------------------------------------------------------------
+    max_duration_s: float = Field(default=600.0, gt=0)
+    max_width: int = Field(default=4096, ge=16)
+    max_height: int = Field(default=4096, ge=16)
+    max_pixels: int = Field(default=4096 * 2160, ge=256)
+    max_streams: int = Field(default=8, ge=1)
+    max_subtitle_cues: int = Field(default=10_000, ge=1)
+    max_subtitle_chars: int = Field(default=1_000_000, ge=1)
+    decode_budget_s: float = Field(default=60.0, gt=0)
+
+    # --- sampling -------------------------------------------------------------------------------
+    frame_strategy: FrameStrategy = FrameStrategy.FPS
+    frame_sample_fps: float = Field(default=1.0, gt=0)
+    max_sample_fps: float = Field(default=10.0, gt=0)
+    max_frames: int = Field(default=64, ge=1)
+    frame_max_side: int = Field(default=336, ge=16)
+    scene_probe_fps: float = Field(default=4.0, gt=0)
+    scene_threshold: float = Field(default=0.12, gt=0, le=1)
+
+    # --- split workers ----------------------------------------------------------------------
+    # Worker processes for splitting (0: a thread in the gateway process, no crash isolation).
+    split_workers: int = Field(default=2, ge=0)
+    decode_threads: int = Field(default=2, ge=0)
+
+    @field_validator("uri_allowlist", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # Accept "a.example,b.example" as well as a JSON list.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @property
+    def max_message_bytes(self) -> int:
+        return max(self.max_unary_bytes, 64 * 1024) + self.message_headroom_bytes
+
+    def media_limits(self, max_bytes: int) -> MediaLimits:
+        return MediaLimits(
+            max_bytes=max_bytes,
+            max_duration_s=self.max_duration_s,
+            max_width=self.max_width,
+            max_height=self.max_height,
+            max_pixels=self.max_pixels,
+            max_streams=self.max_streams,
+            max_subtitle_cues=self.max_subtitle_cues,
+            max_subtitle_chars=self.max_subtitle_chars,
+            decode_budget_s=self.decode_budget_s,
+        )
+
+    def split_options(
+        self, *, fps: float = 0.0, max_frames: int = 0, audio: bool = True, video: bool = True
+    ) -> SplitOptions:
+        """Sampling for one request: request values (0 = default) capped by the gateway's."""
+        return SplitOptions(
+            strategy=self.frame_strategy,
+            frame_sample_fps=min(fps or self.frame_sample_fps, self.max_sample_fps),
+            max_frames=min(max_frames or self.max_frames, self.max_frames),
+            frame_max_side=self.frame_max_side,
+            scene_probe_fps=self.scene_probe_fps,
+            scene_threshold=self.scene_threshold,
+            audio=audio,
+            video=video,
+            decode_threads=self.decode_threads,
+        )

@@ -1,0 +1,110 @@
+"""Turn ModerateRequest.media_uri into something the splitter can read.
+
+file:// URIs must resolve (symlinks included) to a regular file under the configured media
+root. http(s) fetching is off by default and, when enabled, restricted to allowlisted hosts
+with no redirects; it is deliberately minimal (hardening is a later issue).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from gateway.errors import BadMediaUri, EmptyMedia, MediaTooLarge, PermissionDenied
+
+_MAX_URI_CHARS = 4096
+
+
+def _too_large(size: int, max_bytes: int) -> MediaTooLarge:
+    return MediaTooLarge(
+        f"the media at media_uri is {size} bytes or more, over the {max_bytes}-byte limit; "
+        "send a shorter or lower-bitrate video",
+        limit="bytes",
+        value=size,
+        maximum=max_bytes,
+    )
+
+
+def uri_scheme(uri: str) -> str:
+    if len(uri) > _MAX_URI_CHARS:
+        raise BadMediaUri(f"media_uri is longer than {_MAX_URI_CHARS} characters")
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme not in ("file", "http", "https"):
+        raise BadMediaUri(
+            f"media_uri scheme {scheme or '(none)'!r} is not supported; use file:///path under the "
+            "gateway's media root, or http(s):// where URI fetching is enabled"
+        )
+    return scheme
+
+
+def resolve_file_uri(uri: str, media_root: Path | None, max_bytes: int) -> Path:
+    if media_root is None:
+        raise PermissionDenied(
+            "file:// media URIs are disabled on this gateway (no media root is configured: "
+            "MODGATE_GATEWAY_MEDIA_ROOT); send the media bytes instead"
+        )
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise BadMediaUri(f"file URI host {parts.netloc!r} is not allowed; use file:///absolute/path")
+    raw = unquote(parts.path)
+    if "\x00" in raw or not raw.startswith("/"):
+        raise BadMediaUri("media_uri must be file:///absolute/path with a path under the media root")
+    if ".." in Path(raw).parts:
+        raise BadMediaUri("media_uri must not contain '..' (path traversal is rejected)")
+    root = media_root.resolve()
+    try:
+        path = Path(raw).resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadMediaUri(f"media_uri {uri!r} does not exist under the media root") from None
+    except (OSError, RuntimeError) as exc:  # symlink loops, permissions
+        raise BadMediaUri(f"media_uri {uri!r} cannot be resolved: {exc}") from None
+    if not path.is_relative_to(root):
+        raise BadMediaUri(
+            f"media_uri {uri!r} resolves outside the gateway's media root; only files under it may be used"
+        )
+    if not path.is_file():
+        raise BadMediaUri(f"media_uri {uri!r} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise BadMediaUri(f"media_uri {uri!r} is not readable by the gateway")
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyMedia(f"the file at media_uri {uri!r} is empty (0 bytes)")
+    if size > max_bytes:
+        raise _too_large(size, max_bytes)
+    return path
+
+
+async def fetch_http_uri(
+    uri: str, *, enabled: bool, allowlist: list[str], max_bytes: int, timeout_s: float
+) -> bytes:
+    if not enabled:
+        raise PermissionDenied(
+            "fetching media over http(s) is disabled on this gateway; send the media bytes "
+            "inline (Moderate) or streamed (ModerateStream)"
+        )
+    host = (urlsplit(uri).hostname or "").lower()
+    if host not in allowlist:
+        raise PermissionDenied(f"host {host!r} is not in the gateway's URI allowlist")
+    received = bytearray()
+    try:
+        async with (
+            httpx.AsyncClient(follow_redirects=False, timeout=timeout_s, trust_env=False) as client,
+            client.stream("GET", uri) as response,
+        ):
+            if response.status_code != 200:
+                raise BadMediaUri(f"fetching media_uri returned HTTP {response.status_code}; check the URI")
+            declared = int(response.headers.get("content-length", "0") or 0)
+            if declared > max_bytes:
+                raise _too_large(declared, max_bytes)
+            async for chunk in response.aiter_bytes():
+                received += chunk
+                if len(received) > max_bytes:
+                    raise _too_large(len(received), max_bytes)
+    except httpx.HTTPError as exc:
+        raise BadMediaUri(f"fetching media_uri failed: {type(exc).__name__}: {exc}") from None
+    if not received:
+        raise EmptyMedia("the media fetched from media_uri is empty (0 bytes)")
+    return bytes(received)

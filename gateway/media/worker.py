@@ -1,0 +1,142 @@
+"""Runs the splitter off the asyncio loop, in a pool of worker processes.
+
+Why processes rather than threads: PyAV releases the GIL while FFmpeg decodes, so threads
+would give the same throughput, but a process is the only thing that contains a decoder that
+crashes (segfault) or spins inside one C call on a malformed file. A crashed worker breaks
+only the pool, which is rebuilt; a split that overruns its budget has its worker killed.
+Workers are spawned, never forked: the gateway process runs gRPC threads, and forking a
+multi-threaded process can deadlock the child. The cost is paid once at startup (`start()`),
+and media stays small enough to pickle (unary <= 32 MiB; streamed uploads travel as a path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import multiprocessing
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from gateway.errors import DeadlineExceeded, DecodeBudgetExceeded, UndecodableMedia
+from gateway.media.limits import MediaLimits, SplitOptions
+from gateway.media.splitter import split_media
+from gateway.media.types import SplitMedia
+
+log = logging.getLogger(__name__)
+
+# Time a worker gets past its budget before it is presumed stuck and killed (the splitter
+# checks its own budget between packets, so only a hang inside one FFmpeg call gets here).
+_KILL_GRACE_S = 5.0
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the parent's business; the parent shuts the pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm() -> bool:
+    return True
+
+
+class SplitWorkers:
+    """An async front for split_media. workers=0 runs splits in a thread instead (no crash
+    isolation; for tools and debugging)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        # Only `workers` splits run at once, so a split's timeout measures its own run time,
+        # not time spent queued behind others.
+        self._slots = asyncio.Semaphore(max(workers, 1))
+
+    async def start(self) -> None:
+        if self.workers == 0 or self._executor is not None:
+            return
+        self._executor = self._new_executor()
+        loop = asyncio.get_running_loop()
+        # Spawn every worker now (imports numpy/av: ~0.5 s each) instead of on the first request.
+        warmups = [loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)]
+        await asyncio.gather(*warmups)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+        )
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def split(
+        self,
+        source: bytes | Path,
+        options: SplitOptions,
+        limits: MediaLimits,
+        *,
+        deadline_s: float | None = None,
+    ) -> SplitMedia:
+        async with self._slots:
+            if self.workers == 0:
+                return await asyncio.to_thread(split_media, source, options, limits, deadline_s=deadline_s)
+            try:
+                return await self._run(source, options, limits, deadline_s)
+            except BrokenProcessPool:
+                # Some split crashed its worker; it may not have been this one (every split in
+                # flight fails together), so retry once on a fresh pool.
+                log.warning("split worker pool broke; rebuilding it and retrying once")
+                self._rebuild()
+            try:
+                return await self._run(source, options, limits, deadline_s)
+            except BrokenProcessPool:
+                self._rebuild()
+                raise UndecodableMedia(
+                    "the media crashed the decoder twice; it is malformed: re-encode it as H.264/AAC mp4"
+                ) from None
+
+    async def _run(
+        self, source: bytes | Path, options: SplitOptions, limits: MediaLimits, deadline_s: float | None
+    ) -> SplitMedia:
+        if self._executor is None:
+            await self.start()
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        call = functools.partial(split_media, source, options, limits, deadline_s=deadline_s)
+        limit_s = limits.decode_budget_s if deadline_s is None else min(limits.decode_budget_s, deadline_s)
+        started = time.monotonic()
+        future = loop.run_in_executor(self._executor, call)
+        try:
+            return await asyncio.wait_for(future, timeout=limit_s + _KILL_GRACE_S)
+        except TimeoutError:
+            log.error("split worker stuck for %.1f s; killing the worker pool", time.monotonic() - started)
+            self._rebuild(kill=True)
+            if deadline_s is not None and deadline_s < limits.decode_budget_s:
+                raise DeadlineExceeded(
+                    "the request deadline passed while splitting the media; allow a longer deadline "
+                    "or send shorter media"
+                ) from None
+            raise DecodeBudgetExceeded(
+                f"decoding the media hung past the {limits.decode_budget_s:.0f} s decode budget; the "
+                "file is probably malformed: re-encode it as H.264/AAC mp4",
+                limit="decode_budget_s",
+                value=round(time.monotonic() - started, 3),
+                maximum=limits.decode_budget_s,
+            ) from None
+
+    def _rebuild(self, *, kill: bool = False) -> None:
+        old, self._executor = self._executor, self._new_executor()
+        if old is None:
+            return
+        if kill:
+            # ProcessPoolExecutor has no public way to stop a busy worker before Python 3.14.
+            for process in list(getattr(old, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    process.kill()
+        old.shutdown(wait=False, cancel_futures=True)
