@@ -1,0 +1,72 @@
+"""The loaded sentence encoder: text in, unit-length embeddings out, traced."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+from opentelemetry import trace
+
+from modgate.wire import ModelInfo, Variant
+from services.text.models import MODEL_NAME, ResolvedModel
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+tracer = trace.get_tracer(__name__)
+
+
+class Encoder:
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        resolved: ResolvedModel,
+        *,
+        device: str,
+        batch_size: int = 64,
+        variant: Variant = "stable",
+    ) -> None:
+        self.model = model
+        self.resolved = resolved
+        self.device = device
+        self.batch_size = batch_size
+        self.variant: Variant = variant
+        self.model_id = f"{MODEL_NAME}@{resolved.version}"
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimension = int(dimension() or 0)
+        # One forward pass at a time: torch already uses every configured thread.
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with tracer.start_as_current_span("text.embed") as span:
+            span.set_attribute("modgate.batch_size", len(texts))
+            span.set_attribute("modgate.model_id", self.model_id)
+            span.set_attribute("modgate.device", self.device)
+            with self._lock:
+                vectors = self.model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def vocabulary(self) -> list[str]:
+        """The tokenizer's whole words (used to split run-together hashtags)."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            return []
+        return [token for token in tokenizer.get_vocab() if token.isalpha()]
+
+    def info(self, *, calibrated: bool) -> ModelInfo:
+        return ModelInfo(
+            name=MODEL_NAME,
+            version=self.resolved.version,
+            engine=f"sentence-transformers/{self.device}",
+            variant=self.variant,
+            calibrated=calibrated,
+        )

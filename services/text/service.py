@@ -1,0 +1,199 @@
+"""modgate text service: risk scores for captions, titles, hashtags and transcript segments.
+
+Run alone::
+
+    bentoml serve services.text.service:Text --port 3003      # binds 127.0.0.1 unless --host is given
+
+Health: ``GET /livez``, ``GET /readyz`` (ready once the model and policies are loaded).
+
+HTTP API (what the gateway calls)
+---------------------------------
+``POST /moderate`` with ``Content-Type: application/json``; the body is a ``modgate.wire.TextRequest``::
+
+    {
+      "policy": "default",                      # policy name (optional, default "default")
+      "items": [
+        {"id": "title", "text": "I know where you live", "source": "title"},
+        {"id": "seg-3", "text": "see you tonight", "source": "transcript",
+         "start_ms": 3200, "end_ms": 5900}      # start_ms/end_ms optional
+      ]
+    }
+
+``source`` is one of title, description, hashtag, caption, subtitle, transcript, metadata. Unknown
+fields are rejected. The 200 response is a ``modgate.wire.TextResult``::
+
+    {
+      "items": [
+        {"id": "title",
+         "scores": {"violence": 0.91, "weapons": 0.0, ..., "spam_scam": 0.0},   # every text category
+         "matches": [                                                           # strongest first
+           {"category": "violence", "score": 0.91, "signal": "semantic",
+            "evidence": "nearest exemplar: \\"I know where you live and I am going to hurt you.\\"",
+            "span_start": 0, "span_end": 21},
+           {"category": "harassment", "score": 0.6, "signal": "lexicon",
+            "evidence": "profanity: fuck (written \\"f.u.c.k\\")", "span_start": 30, "span_end": 37}],
+         "language": "en",
+         "notes": []}
+      ],
+      "model": {"name": "all-MiniLM-L6-v2", "version": "53aa51172d14",
+                "engine": "sentence-transformers/cpu", "variant": "stable", "calibrated": true},
+      "policy": {"name": "default", "version": "2026.11.25-2", "digest": "..."},
+      "timings_ms": {"prepare": 1.2, "embed": 12.3, "score": 0.8, "total": 15.0}
+    }
+
+Scores are in [0, 1], compared by the gateway with the policy's thresholds (the service never
+decides). ``signal`` is ``semantic`` (similarity to the category's exemplars; span = the scored
+window), ``lexicon`` (profanity list, into the policy's profanity category) or ``blocklist`` (the
+category's terms and regexes). Spans are ``[span_start, span_end)`` in Unicode code points (Python
+string indices) of the item text as sent - a JavaScript client must convert from UTF-16 units.
+
+Limits and edge cases (configurable, see services/text/config.py)
+-----------------------------------------------------------------
+* more than ``MODGATE_TEXT_MAX_ITEMS`` items (default 256) -> **413**, nothing scored;
+* text longer than ``MODGATE_TEXT_MAX_CHARS`` code points (default 10 000) -> the first
+  MAX_CHARS are scored, with a note; long texts are scored in windows of
+  ``MODGATE_TEXT_CHUNK_WORDS`` words (default 40) and each score comes from the best window;
+* empty or whitespace-only text -> all scores 0 and the note ``empty text: nothing to score``;
+* control characters (C0/C1 except tab/newline/CR) and invisible format characters (zero-width
+  space/joiners, BOM, bidi overrides) are ignored for scoring, with a note; spans still index the
+  text as sent;
+* a body that is not valid UTF-8 or not valid JSON, or that does not match TextRequest -> **400**;
+* unknown policy name -> **404** naming the loaded policies;
+* non-English text is scored (never an error); ``language`` is the guessed BCP 47 tag and a note
+  says semantic scores are low-confidence for it.
+Error bodies are JSON with an ``error`` message.
+
+``POST /embed`` (``{"texts": [...]}`` -> base64 little-endian float32 vectors, 384 per text) is the
+batchable API that ``/moderate`` calls for its text windows: BentoML's adaptive batching merges the
+windows of concurrent requests into one forward pass. It is internal; the gateway does not call it.
+
+Environment: MODGATE_TEXT_MODEL_PATH, MODGATE_TEXT_MODEL_SOURCE, MODGATE_TEXT_MAX_ITEMS,
+MODGATE_TEXT_MAX_CHARS, MODGATE_TEXT_THREADS, MODGATE_TEXT_MAX_BATCH_SIZE,
+MODGATE_TEXT_MAX_LATENCY_MS, MODGATE_DEVICE, MODGATE_VARIANT, MODGATE_POLICY_DIR (all in
+services/text/config.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from http import HTTPStatus
+
+import anyio
+import bentoml
+import numpy as np
+from bentoml.exceptions import BentoMLException
+from opentelemetry import trace
+
+from modgate.wire import TextItem, TextRequest, TextResult
+from services.text.config import TextSettings
+from services.text.encoder import Encoder
+from services.text.models import load_encoder, pick_device, resolve_model
+from services.text.normalise import WordSegmenter
+from services.text.pipeline import PolicyStore, TextModerator, UnknownPolicyError
+
+tracer = trace.get_tracer(__name__)
+
+# Read at import: the batching parameters below are fixed when the class is defined.
+SETTINGS = TextSettings()
+
+
+class RequestTooLarge(BentoMLException):
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class PolicyNotFound(BentoMLException):
+    error_code = HTTPStatus.NOT_FOUND
+
+
+def encode_vectors(vectors: np.ndarray) -> list[str]:
+    return [base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode("ascii") for v in vectors]
+
+
+def decode_vectors(encoded: list[str], dimension: int) -> np.ndarray:
+    if not encoded:
+        return np.zeros((0, dimension), dtype=np.float32)
+    raw = b"".join(base64.b64decode(e) for e in encoded)
+    return np.frombuffer(raw, dtype="<f4").reshape(len(encoded), -1).astype(np.float32)
+
+
+@bentoml.service(
+    name="modgate-text",
+    http={"host": "127.0.0.1", "port": 3003},
+    workers=1,
+    traffic={"timeout": 60},
+)
+class Text:
+    def __init__(self) -> None:
+        settings = SETTINGS
+        self.settings = settings
+        resolved = resolve_model(
+            source=settings.model_source,
+            model_path=settings.model_path,
+            hub_model_id=settings.hub_model_id,
+            verify_checksums=settings.verify_checksums,
+        )
+        device = pick_device(settings.device)
+        model = load_encoder(resolved, device=device, threads=settings.torch_threads())
+        self.encoder = Encoder(
+            model, resolved, device=device, batch_size=settings.encode_batch_size, variant=settings.variant
+        )
+        self.moderator = TextModerator(
+            max_chars=settings.max_chars,
+            chunk_words=settings.chunk_words,
+            evidence_min_score=settings.evidence_min_score,
+            segmenter=WordSegmenter(self.encoder.vocabulary()),
+        )
+        self.policies = PolicyStore(
+            settings.policy_dir,
+            lambda policy: self.moderator.build_policy(policy, self.encoder.encode),
+            reload_s=settings.policy_reload_s,
+        )
+
+    @bentoml.api(route="/moderate", input_spec=TextRequest)
+    async def moderate(self, items: list[TextItem], policy: str = "default") -> TextResult:
+        started = time.perf_counter()
+        limit = self.settings.max_items
+        if len(items) > limit:
+            raise RequestTooLarge(
+                f"request has {len(items)} items, over the limit of {limit} (MODGATE_TEXT_MAX_ITEMS): "
+                "split it into smaller requests"
+            )
+        with tracer.start_as_current_span("text.moderate") as span:
+            span.set_attribute("modgate.items", len(items))
+            span.set_attribute("modgate.policy", policy)
+            try:
+                bundle = await anyio.to_thread.run_sync(self.policies.get, policy)
+            except UnknownPolicyError as exc:
+                raise PolicyNotFound(str(exc)) from None
+            prepared = await anyio.to_thread.run_sync(self.moderator.prepare, items)
+            prepared_at = time.perf_counter()
+            texts = [text for item in prepared for text in item.chunk_texts]
+            span.set_attribute("modgate.windows", len(texts))
+            encoded = await self.embed(texts) if texts else []
+            embeddings = decode_vectors(encoded, self.encoder.dimension)
+            embedded_at = time.perf_counter()
+            results = await anyio.to_thread.run_sync(self.moderator.finish, prepared, embeddings, bundle)
+            done = time.perf_counter()
+        return TextResult(
+            items=results,
+            model=self.encoder.info(calibrated=bundle.classifier.calibration.fitted),
+            policy=bundle.ref,
+            timings_ms={
+                "prepare": round((prepared_at - started) * 1000, 2),
+                "embed": round((embedded_at - prepared_at) * 1000, 2),
+                "score": round((done - embedded_at) * 1000, 2),
+                "total": round((done - started) * 1000, 2),
+            },
+        )
+
+    @bentoml.api(
+        route="/embed",
+        batchable=True,
+        max_batch_size=SETTINGS.max_batch_size,
+        max_latency_ms=SETTINGS.max_latency_ms,
+    )
+    async def embed(self, texts: list[str]) -> list[str]:
+        """Internal: unit-length sentence embeddings, base64 little-endian float32 (batched)."""
+        vectors = await anyio.to_thread.run_sync(self.encoder.encode, texts)
+        return encode_vectors(vectors)
