@@ -52,16 +52,19 @@ class Admission:
         metrics.REJECTED.labels(reason).inc()
         hint = self._retry_hint_ms()
         return Overloaded(
-            f"{message}; retry after {hint} ms",
+            f"{message}; retry after the delay in the retry-after-ms trailer ({hint} ms)",
             limit="max_inflight",
             value=self._inflight,
             maximum=self.max_inflight,
             retry_after_ms=hint,
         )
 
-    @asynccontextmanager
-    async def slot(self, deadline: float | None = None) -> AsyncIterator[float]:
-        """Hold one slot for the body; yields the seconds spent waiting for it."""
+    async def acquire(self, deadline: float | None = None) -> float:
+        """Take a slot (waiting in the bounded queue if allowed); returns the seconds waited.
+
+        Raises Overloaded (RESOURCE_EXHAUSTED + retry-after-ms) when no slot can be had.
+        Every successful acquire() must be paired with one release().
+        """
         started = time.monotonic()
         if self._inflight < self.max_inflight and not self._waiters:
             self._inflight += 1
@@ -69,16 +72,25 @@ class Admission:
             if self.queued >= self.max_queued:
                 raise self._reject(
                     "full",
-                    f"gateway at its concurrency limit ({self.max_inflight} running, "
-                    f"{self.max_queued} waiting)",
+                    f"the gateway is serving its maximum of {self.max_inflight} requests"
+                    + (f" with {self.max_queued} waiting" if self.max_queued else ""),
                 )
-            timeout = self.queue_timeout_s
+            budget = self.queue_timeout_s
             if deadline is not None:
-                timeout = min(timeout, deadline - started)
-            await self._wait(timeout)
+                budget = min(budget, deadline - started)
+            await self._wait(budget)
         metrics.INFLIGHT.set(self._inflight)
+        return time.monotonic() - started
+
+    def release(self) -> None:
+        self._release()
+
+    @asynccontextmanager
+    async def slot(self, deadline: float | None = None) -> AsyncIterator[float]:
+        """Hold one slot for the body; yields the seconds spent waiting for it."""
+        waited = await self.acquire(deadline)
         try:
-            yield time.monotonic() - started
+            yield waited
         finally:
             self._release()
 

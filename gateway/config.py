@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
+from gateway.upstreams.config import OrchestrationSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 
 
@@ -28,7 +29,7 @@ class GatewayConfig(BaseSettings):
     # Seconds in-flight requests get to finish on SIGTERM.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     # Verdict pipeline factory, "module:callable" taking (config, policies).
-    pipeline: str = "gateway.pipeline:split_only"
+    pipeline: str = "gateway.orchestrator:build_pipeline"
 
     # --- policy ---------------------------------------------------------------------------------
     policy_dir: Path = Field(
@@ -75,6 +76,10 @@ class GatewayConfig(BaseSettings):
     # Worker processes for splitting (0: a thread in the gateway process, no crash isolation).
     split_workers: int = Field(default=2, ge=0)
     decode_threads: int = Field(default=2, ge=0)
+
+    # --- orchestration: upstream URLs, retries, breakers, admission queue, metrics ----------------
+    # Its own MODGATE_GATEWAY_* fields (see gateway/upstreams/config.py).
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @field_validator("uri_allowlist", mode="before")
     @classmethod

@@ -115,11 +115,21 @@ REJECTED = Counter(
 )
 
 
+_DECISIONS = {1: "ALLOW", 2: "REVIEW", 3: "BLOCK"}
+
+
+def record_request(status: str, decision: int | None, seconds: float) -> None:
+    """One finished request: its gRPC status name and decision (None without a verdict)."""
+    label = _DECISIONS.get(decision, "none") if decision is not None else "none"
+    REQUESTS.labels(status, label).inc()
+    REQUEST_SECONDS.labels(status).observe(seconds)
+
+
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def serve(port: int, host: str = "0.0.0.0") -> int:
+def serve(port: int, host: str = "127.0.0.1") -> int:
     """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port (0 = off)."""
     if port == 0:
         return 0

@@ -423,7 +423,9 @@ class Orchestrator:
         policy = ctx.policy
 
         async def look(up: Upstream, until: float) -> VisionResult:
-            return await score_frames(up, jpegs, stamps, policy=policy.name, deadline=until)
+            return await score_frames(
+                up, jpegs, stamps, policy=policy.name, policy_version=policy.version, deadline=until
+            )
 
         self._shadow(state, "vision", route, look)
         result: VisionResult = await self._call("vision", route.primary, "vision", ctx, look, deadline)
@@ -609,10 +611,11 @@ def _substitute(state: _Run, service: str, result: Any) -> FusionInput | None:
 
 
 def build_pipeline(config: Any, policies: dict[str, Policy]) -> Orchestrator:
-    """Factory for MODGATE_GATEWAY_PIPELINE="gateway.orchestrator:build_pipeline"."""
-    settings = getattr(config, "orchestration", None) or OrchestrationSettings()
+    """Factory for MODGATE_GATEWAY_PIPELINE (the default): config is a GatewayConfig."""
+    settings: OrchestrationSettings = getattr(config, "orchestration", None) or OrchestrationSettings()
     upstreams = settings.load_upstreams()
-    start_metrics(settings)
+    listen_host = str(getattr(config, "listen", "127.0.0.1:0")).rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+    start_metrics(settings.metrics_port, settings.metrics_host or listen_host)
     for service in SERVICES:
         cfg = upstreams.for_service(service)
         canary = ""
@@ -626,9 +629,16 @@ def build_pipeline(config: Any, policies: dict[str, Policy]) -> Orchestrator:
 _metrics_started = False
 
 
-def start_metrics(settings: OrchestrationSettings) -> None:
+def start_metrics(port: int, host: str) -> None:
+    """Serve /metrics once per process (port 0: off). A busy port fails the start, loudly."""
     global _metrics_started
-    if _metrics_started or settings.metrics_port == 0:
+    if _metrics_started or port == 0:
         return
-    metrics.serve(settings.metrics_port, settings.metrics_host)
+    try:
+        metrics.serve(port, host)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve metrics on {host}:{port}: {exc}; set MODGATE_GATEWAY_METRICS_PORT to a free "
+            "port (0 disables metrics)"
+        ) from None
     _metrics_started = True

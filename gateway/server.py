@@ -27,13 +27,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway import metrics
+from gateway.admission import Admission
 from gateway.config import GatewayConfig
 from gateway.errors import (
     BadField,
     DeadlineExceeded,
     GatewayError,
     MediaTooLarge,
-    Overloaded,
     grpc_status,
 )
 from gateway.media.source import fetch_http_uri, resolve_file_uri, uri_scheme
@@ -74,7 +75,18 @@ class ModerationService(pb_grpc.ModerationServicer):
         self.policies = policies
         self.pipeline = pipeline
         self.workers = workers
-        self.in_flight = 0
+        # Bounded concurrency (+ an optional bounded wait queue): RESOURCE_EXHAUSTED when full.
+        orchestration = config.orchestration
+        self.admission = Admission(
+            max_inflight=orchestration.max_inflight or config.max_concurrent_requests,
+            max_queued=orchestration.max_queued,
+            queue_timeout_ms=orchestration.queue_timeout_ms,
+            retry_after_ms=config.retry_after_ms,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return self.admission.inflight
 
     # --- RPCs ------------------------------------------------------------------------------------
 
@@ -112,18 +124,16 @@ class ModerationService(pb_grpc.ModerationServicer):
         started = time.monotonic()
         ctx: RequestContext | None = None
         admitted = False
+        status, decision = "INTERNAL", None
         try:
-            if self.in_flight >= self.config.max_concurrent_requests:
-                raise Overloaded(
-                    f"the gateway is serving its maximum of {self.config.max_concurrent_requests} "
-                    "requests; retry after the delay in the retry-after-ms trailer",
-                    retry_after_ms=self.config.retry_after_ms,
-                )
-            self.in_flight += 1
+            remaining = context.time_remaining()
+            queued_s = await self.admission.acquire(None if remaining is None else started + remaining)
             admitted = True
+            admitted_at = time.monotonic()
             policy = validate_request(request, self.policies, self.config.default_policy, streamed=streamed)
             ctx = self._context(request, context, policy, streamed)
-            ctx.record("validate", started)
+            ctx.record("validate", admitted_at)
+            ctx.timings["queueing"] = queued_s * 1000.0
             try:
                 async with asyncio.timeout(max(ctx.remaining_s(), 0.0)):
                     verdict = await handle(ctx)
@@ -137,17 +147,21 @@ class ModerationService(pb_grpc.ModerationServicer):
                 (time.monotonic() - started) * 1000,
                 ", ".join(f"{k}={v:.0f}ms" for k, v in ctx.timings.items()),
             )
+            status, decision = "OK", verdict.decision
             return verdict
         except GatewayError as exc:
+            status = exc.code.name
             await self._abort(context, exc, ctx)
         except (asyncio.CancelledError, grpc.aio.AbortError):
+            status = "CANCELLED"
             raise
         except Exception as exc:
             log.exception("request %s failed: internal error", ctx.request_id if ctx else "?")
             await self._abort(context, exc, ctx)
         finally:
             if admitted:
-                self.in_flight -= 1
+                self.admission.release()
+            metrics.record_request(status, decision, time.monotonic() - started)
         raise AssertionError("unreachable: abort raises")
 
     def _context(

@@ -60,9 +60,11 @@ class Sample:
     subtitles: tuple[Subtitle, ...] = ()
 
 
-THREAT_LINES = (Line(1.0, "Hello everyone. I know where you live, and I am going to hurt you."),)
+GREETING = Line(0.5, "Hi everyone, thanks for watching my channel.")
+THREAT = Line(4.5, "I know where you live, and I am going to hurt you.")
+THREAT_LINES = (GREETING, THREAT)
 THREAT_SUBTITLES = (Subtitle(0, 4000, "Welcome back to my cooking channel!"),)
-BENIGN_LINES = (Line(1.0, "Today we are baking bread. Mix the flour with warm water."),)
+BENIGN_LINES = (GREETING, Line(4.5, "Today we are baking bread with warm water and flour."))
 BENIGN_SUBTITLES = (Subtitle(0, 4000, "Welcome back to my cooking channel!"),)
 
 

@@ -96,23 +96,27 @@ def load_upstreams(path: Path | str | None) -> Upstreams:
 
 
 class OrchestrationSettings(BaseSettings):
-    """Fan-out, resilience and admission knobs (env: MODGATE_GATEWAY_<FIELD>)."""
+    """Fan-out, resilience and admission knobs (env: MODGATE_GATEWAY_<FIELD>).
 
-    model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore")
+    Nested in GatewayConfig as `orchestration`; the request deadline default
+    (default_deadline_s) and the retry-after hint (retry_after_ms) are GatewayConfig fields.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore", frozen=True)
 
     upstreams_file: Path | None = None
     metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the endpoint
-    metrics_host: str = "0.0.0.0"
+    # Default: the host of MODGATE_GATEWAY_LISTEN (127.0.0.1 locally, 0.0.0.0 in a pod).
+    metrics_host: str | None = None
 
-    # Admission: requests running at once, and how many more may wait briefly for a slot.
-    max_inflight: int = Field(default=8, ge=1)
-    max_queued: int = Field(default=8, ge=0)
-    queue_timeout_ms: int = Field(default=2000, ge=0)
-    retry_after_ms: int = Field(default=250, ge=1)  # hint sent with RESOURCE_EXHAUSTED
+    # Admission: requests running at once (default: max_concurrent_requests), and how many
+    # more may wait for a slot, each at most queue_timeout_ms (0: refuse at once when full).
+    max_inflight: int | None = Field(default=None, ge=1)
+    max_queued: int = Field(default=0, ge=0)
+    queue_timeout_ms: int = Field(default=1000, ge=0)
 
-    # Deadlines: the whole request gets the caller's deadline (or this default when none);
-    # the margin is kept back for fusion and the reply so the verdict still arrives in time.
-    default_deadline_s: float = Field(default=60.0, gt=0)
+    # Kept back from the request deadline for fusion and the reply, so a degraded verdict
+    # still arrives in time when a service is slow.
     deadline_margin_ms: int = Field(default=25, ge=0)
     connect_timeout_s: float = Field(default=1.0, gt=0)
 
@@ -130,7 +134,8 @@ class OrchestrationSettings(BaseSettings):
     pool_max_connections: int = Field(default=16, ge=1)
     pool_max_keepalive: int = Field(default=8, ge=0)
 
-    # Shadow calls run after the verdict is sent; they give up after this long.
+    # Shadow calls run beside the request and are compared after the verdict; they give up
+    # after this long.
     shadow_timeout_s: float = Field(default=30.0, gt=0)
 
     def load_upstreams(self) -> Upstreams:

@@ -27,6 +27,8 @@ from modgate.wire import SpeechResult, TextItem, TextRequest, TextResult, Vision
 
 Model = TypeVar("Model", bound=BaseModel)
 JPEG_QUALITY = 90
+# MODGATE_VISION_MAX_FRAMES_PER_REQUEST default: frames per call to the vision service.
+VISION_MAX_FRAMES = 64
 
 
 class ServicePool:
@@ -113,13 +115,64 @@ def encode_jpegs(frames: Sequence[SampledFrame]) -> list[bytes]:
 
 
 async def score_frames(
-    up: Upstream, jpegs: Sequence[bytes], timestamps_ms: Sequence[int], *, policy: str, deadline: float
+    up: Upstream,
+    jpegs: Sequence[bytes],
+    timestamps_ms: Sequence[int],
+    *,
+    policy: str,
+    policy_version: str,
+    deadline: float,
+) -> VisionResult:
+    """Score frames; more than the service's per-request cap go as parallel calls, merged."""
+    if not jpegs:
+        raise ValueError("score_frames needs at least one frame")
+    starts = range(0, len(jpegs), VISION_MAX_FRAMES)
+    parts = await asyncio.gather(
+        *(
+            _score_chunk(
+                up,
+                jpegs[i : i + VISION_MAX_FRAMES],
+                timestamps_ms[i : i + VISION_MAX_FRAMES],
+                policy=policy,
+                policy_version=policy_version,
+                deadline=deadline,
+            )
+            for i in starts
+        )
+    )
+    if len(parts) == 1:
+        return parts[0]
+    frames = []
+    for offset, part in zip(starts, parts, strict=True):
+        for frame in part.frames:
+            dup = None if frame.duplicate_of is None else frame.duplicate_of + offset
+            frames.append(frame.model_copy(update={"index": frame.index + offset, "duplicate_of": dup}))
+    first = parts[0]
+    return first.model_copy(
+        update={
+            "frames": frames,
+            "duplicates_skipped": sum(p.duplicates_skipped for p in parts),
+            "batch_sizes": [b for p in parts for b in p.batch_sizes],
+        }
+    )
+
+
+async def _score_chunk(
+    up: Upstream,
+    jpegs: Sequence[bytes],
+    timestamps_ms: Sequence[int],
+    *,
+    policy: str,
+    policy_version: str,
+    deadline: float,
 ) -> VisionResult:
     files = [("frames", (f"frame{i:04d}.jpg", jpeg, "image/jpeg")) for i, jpeg in enumerate(jpegs)]
     data = {
         "timestamps_ms": json.dumps(list(timestamps_ms)),
         "frame_format": "jpeg",
         "policy": policy,
+        # A service holding another version re-reads its policy directory first.
+        "policy_version": policy_version,
         "variant": up.variant,
     }
     response = await up.post("/score", deadline=deadline, files=files, data=data)

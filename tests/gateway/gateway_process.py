@@ -64,6 +64,8 @@ def running_gateway(
         "MODGATE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
         "MODGATE_GATEWAY_SPLIT_WORKERS": "1",
         "MODGATE_GATEWAY_DECODE_THREADS": "1",
+        # These tests are about the server itself: no model services behind it.
+        "MODGATE_GATEWAY_PIPELINE": "gateway.pipeline:split_only",
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

@@ -34,7 +34,7 @@ def test_full_gateway_rejects_at_once_with_retry_hint() -> None:
         code, message, trailers = grpc_status(err.value)
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert trailers[0][0] == "retry-after-ms" and int(trailers[0][1]) >= 100
-        assert "concurrency limit" in message
+        assert "maximum of 2 requests with 1 waiting" in message
         release.set()
         await asyncio.gather(*holders)
         assert order == ["a", "b", "c"]  # the waiter got the first freed slot
