@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 
@@ -11,16 +10,17 @@ from pydantic import ValidationError
 
 from gateway.config import GatewayConfig
 from gateway.server import serve
+from modgate import telemetry
 from modgate.policy import PolicyError
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("MODGATE_GATEWAY_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
+        # Before anything logs or builds the server: one tracer provider (OTEL_* env) and the
+        # trace/span id in every log line.
+        telemetry.setup_telemetry(
+            "gateway", log_level=os.environ.get("MODGATE_GATEWAY_LOG_LEVEL", "INFO").upper()
+        )
         config = GatewayConfig()
         asyncio.run(serve(config))
     except (ValidationError, PolicyError, ValueError, OSError) as exc:
@@ -28,6 +28,8 @@ def main() -> int:
         return 2
     except KeyboardInterrupt:
         pass
+    finally:
+        telemetry.shutdown()  # flush the last spans (bounded by the short export timeout)
     return 0
 
 
