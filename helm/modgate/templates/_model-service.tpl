@@ -28,7 +28,10 @@ canary.model / canary.config merged over them for the canary.
 {{- $model := deepCopy $c.model -}}
 {{- $config := deepCopy ($c.config | default dict) -}}
 {{- if eq .variant "canary" -}}
-{{- $image = mergeOverwrite $image (deepCopy $c.canary.image) -}}
+{{- /* Field by field: an empty canary field means "same as stable". */ -}}
+{{- range $key, $value := $c.canary.image -}}
+{{- if $value -}}{{- $_ := set $image $key $value -}}{{- end -}}
+{{- end -}}
 {{- $model = mergeOverwrite $model (deepCopy ($c.canary.model | default dict)) -}}
 {{- $config = mergeOverwrite $config (deepCopy ($c.canary.config | default dict)) -}}
 {{- end -}}
