@@ -42,6 +42,7 @@ from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
 from gateway.pipeline import ClosablePipeline, RequestContext, VerdictPipeline
 from gateway.validation import validate_request
+from modgate import telemetry
 from modgate.policy import Policy, load_policies
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -268,9 +269,15 @@ class ModerationService(pb_grpc.ModerationServicer):
             video=pb.MODALITY_VISUAL not in skip,
         )
         started = time.monotonic()
-        media = await self.workers.split(
-            source, options, self.config.media_limits(max_bytes), deadline_s=ctx.remaining_s()
-        )
+        with telemetry.span("split") as span:
+            media = await self.workers.split(
+                source, options, self.config.media_limits(max_bytes), deadline_s=ctx.remaining_s()
+            )
+            info = media.info
+            streams = int(info.has_audio) + int(info.has_video) + info.subtitle_streams
+            span.set_attribute(telemetry.Attr.STREAM_COUNT, streams)
+            span.set_attribute(telemetry.Attr.FRAME_COUNT, len(media.frames))
+            span.set_attribute("modgate.audio_seconds", round(media.audio_duration_s, 3))
         ctx.record("split", started)
         return media
 
@@ -327,6 +334,8 @@ def build_server(
     workers = SplitWorkers(config.split_workers)
     service = ModerationService(config, policies, pipeline, workers)
     server = grpc.aio.server(
+        # Server span per RPC, continuing the caller's W3C trace context (none with tracing off).
+        interceptors=telemetry.grpc_aio_server_interceptors(),
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", 16 * 1024 * 1024),
