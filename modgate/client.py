@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import grpc
+from opentelemetry import propagate
 
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -185,6 +186,13 @@ class ModerationClient:
 
     # --- plumbing -------------------------------------------------------------------------
 
+    def _call_metadata(self) -> tuple[tuple[str, str], ...]:
+        # A caller with OpenTelemetry set up continues its trace in the gateway (W3C
+        # traceparent); without an active span nothing is added.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return self._metadata + tuple(carrier.items())
+
     def _unary(
         self,
         request: pb.ModerateRequest,
@@ -194,7 +202,7 @@ class ModerationClient:
         upload_size: int,
     ) -> pb.Verdict:
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        future = self._stub.Moderate.future(request, timeout=timeout, metadata=self._metadata)
+        future = self._stub.Moderate.future(request, timeout=timeout, metadata=self._call_metadata())
         return self._await(future, progress, upload_size)
 
     def _stream(
@@ -218,7 +226,7 @@ class ModerationClient:
                     progress("upload", sent, size)
             uploaded.set()
 
-        future = self._stub.ModerateStream.future(messages(), timeout=timeout, metadata=self._metadata)
+        future = self._stub.ModerateStream.future(messages(), timeout=timeout, metadata=self._call_metadata())
         return self._await(future, progress, 0, uploaded)
 
     def _await(

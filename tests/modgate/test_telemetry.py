@@ -277,3 +277,43 @@ asyncio.run(main())
         assert infer.parent_span_id == request_span
         assert infer.attributes == {"modgate.batch_size": 3, "modgate.model.id": "m@1"}
         assert len(infer.links) == 2  # the other two requests in the same batch
+
+
+def test_python_client_carries_the_callers_trace_into_the_gateway(trace_store: TraceStoreProcess) -> None:
+    code = """
+import asyncio, threading, grpc
+from modgate import telemetry as t
+from modgate.client import ModerationClient
+from modgate.v1 import moderation_pb2 as pb, moderation_pb2_grpc as pbg
+t.setup_telemetry("unit-client")
+
+class Servicer(pbg.ModerationServicer):
+    async def Moderate(self, request, context):
+        return pb.Verdict(trace_id=t.current_trace_id())
+
+ready, port = threading.Event(), []
+async def serve(stop):
+    server = grpc.aio.server(interceptors=t.grpc_aio_server_interceptors())
+    pbg.add_ModerationServicer_to_server(Servicer(), server)
+    port.append(server.add_insecure_port("127.0.0.1:0"))
+    await server.start()
+    ready.set()
+    await stop.wait()
+    await server.stop(None)
+
+loop = asyncio.new_event_loop()
+stop = asyncio.Event()
+thread = threading.Thread(target=loop.run_until_complete, args=(serve(stop),))
+thread.start()
+ready.wait(10)
+with ModerationClient(f"127.0.0.1:{port[0]}") as client, t.span("product-backend"):
+    verdict = client.moderate_text("hello", timeout_s=10)
+    print(verdict.trace_id, t.current_trace_id(), t.current_span_id())
+loop.call_soon_threadsafe(stop.set)
+thread.join(10)
+t.shutdown()
+"""
+    returned, trace_id, client_span = run_python(code, clean_env(**trace_store.otel_env())).stdout.split()
+    assert returned == trace_id
+    spans = {s.name: s for s in wait_for_spans(trace_store.db_path, trace_id, 2)}
+    assert spans["/modgate.v1.Moderation/Moderate"].parent_span_id == client_span
