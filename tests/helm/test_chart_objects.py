@@ -278,6 +278,7 @@ def test_probes_match_each_process() -> None:
         assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         startup = container["startupProbe"]
+        assert startup["httpGet"] == {"path": "/readyz", "port": "http"}
         # Model loading gets minutes, not seconds.
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, component
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
