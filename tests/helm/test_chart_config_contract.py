@@ -147,6 +147,8 @@ def test_rendered_gateway_env_parses_into_the_gateway_settings(monkeypatch: pyte
     assert config.media_root == Path("/media")
     assert config.policy_dir == Path("/etc/modgate/policies")
     orchestration = OrchestrationSettings()
+    if hasattr(config, "orchestration"):  # nested in GatewayConfig since the orchestrator landed
+        assert config.orchestration == orchestration
     assert orchestration.metrics_port == 9464
     assert orchestration.max_inflight == 16
     assert orchestration.upstreams_file == Path("/etc/modgate/gateway/upstreams.yaml")
