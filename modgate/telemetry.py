@@ -36,6 +36,8 @@ Span attribute names the tools understand (``modgate trace`` shows them) are in 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import socket
@@ -222,6 +224,7 @@ def setup_telemetry(
             )
             trace.set_tracer_provider(handle.provider)
             _hand_provider_to_bentoml(handle.provider)
+        _isolate_uvicorn_requests()
         _handle = handle
         return handle
 
@@ -507,6 +510,39 @@ def _hand_provider_to_bentoml(provider: TracerProvider) -> None:
         _log.warning("could not hand the tracer provider to BentoML; its spans use its own config")
         return
     BentoMLContainer.tracer_provider.set(provider)
+
+
+def _isolate_uvicorn_requests() -> None:
+    """Inside a BentoML process, start every HTTP request from an empty contextvars context.
+
+    With keep-alive and a body over uvicorn's 64 KiB flow-control mark (audio, frames), the
+    next request on the connection inherits the previous request's context (CPython #140947):
+    OTel's ASGI middleware then sees a current span, ignores the incoming ``traceparent`` and
+    files the request as an INTERNAL child of the previous, unrelated trace (seen here: a
+    speech request in the trace of the request before it). uvicorn's fix is opt-in
+    (``reset_contextvars``) and BentoML does not pass it, so default it on for the
+    ``uvicorn.Config`` that BentoML builds after the service module is imported.
+    """
+    if "bentoml" not in sys.modules:
+        return
+    try:
+        from uvicorn.config import Config
+    except ImportError:
+        return
+    original = Config.__init__
+    if getattr(original, "_modgate_resets_contextvars", False):
+        return
+    if "reset_contextvars" not in inspect.signature(original).parameters:
+        _log.warning("this uvicorn cannot reset contextvars per request; traces may mix on keep-alive")
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Config, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("reset_contextvars", True)
+        original(self, *args, **kwargs)
+
+    __init__._modgate_resets_contextvars = True  # type: ignore[attr-defined]
+    Config.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _sample_ratio(env: Mapping[str, str]) -> float:

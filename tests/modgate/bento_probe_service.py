@@ -16,8 +16,8 @@ telemetry.setup_telemetry("bento-probe")
 @bentoml.service(**telemetry.bentoml_tracing_config(), workers=1)
 class Probe:
     @bentoml.api
-    def work(self, text: str) -> dict[str, str]:
+    def work(self, text: str) -> dict[str, str | int]:
         with telemetry.span(
             "probe.inference", {telemetry.Attr.BATCH_SIZE: 1, telemetry.Attr.MODEL_ID: "probe@0"}
         ):
-            return {"trace_id": telemetry.current_trace_id(), "echo": text}
+            return {"trace_id": telemetry.current_trace_id(), "chars": len(text)}

@@ -85,7 +85,7 @@ def test_bentoml_server_span_continues_the_incoming_trace(
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"trace_id": trace_id, "echo": "hi"}
+    assert response.json() == {"trace_id": trace_id, "chars": 2}
 
     spans = wait_for_spans(trace_store.db_path, trace_id, 2)
     server = next(s for s in spans if s.kind == "SERVER")
@@ -104,3 +104,24 @@ def test_bentoml_server_span_continues_the_incoming_trace(
     with TraceStore(trace_store.db_path) as store:
         names = {s.name for t in store.trace_ids(50) for s in store.spans_for_trace(t)}
     assert not any("readyz" in n or "livez" in n for n in names), names
+
+
+def test_keep_alive_requests_with_large_bodies_keep_their_own_traces(
+    probe_service: str, trace_store: TraceStoreProcess
+) -> None:
+    # Over uvicorn's 64 KiB flow-control mark the next request on a keep-alive connection
+    # used to inherit the previous request's context and land in its trace.
+    body = {"text": "x" * 300_000}
+    sent = [(f"{i:x}" * 32, f"{i:x}" * 16) for i in (1, 2, 3)]
+    with httpx.Client(timeout=30) as client:  # one connection, reused
+        for trace_id, parent in sent:
+            response = client.post(
+                probe_service + "/work", json=body, headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+            )
+            assert response.json() == {"trace_id": trace_id, "chars": 300_000}
+    for trace_id, parent in sent:
+        spans = wait_for_spans(trace_store.db_path, trace_id, 2)
+        [server] = [s for s in spans if s.name == "POST /work"]
+        assert (server.kind, server.parent_span_id) == ("SERVER", parent)
+        assert {s.trace_id for s in spans} == {trace_id}
+        assert len([s for s in spans if s.name == "probe.inference"]) == 1
