@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 if TYPE_CHECKING:
     import httpx
@@ -489,10 +490,40 @@ def _build_provider(
             if "OTEL_BSP_EXPORT_TIMEOUT" in os.environ
             else (config.export_timeout_s or DEFAULT_EXPORT_TIMEOUT_S) * 1000
         )
-        provider.add_span_processor(
-            BatchSpanProcessor(exporter, schedule_delay_millis=delay_ms, export_timeout_millis=timeout_ms)
-        )
+        batch = BatchSpanProcessor(exporter, schedule_delay_millis=delay_ms, export_timeout_millis=timeout_ms)
+        provider.add_span_processor(_DropAsgiMessageSpans(batch))
     return provider, dict(resource.attributes)
+
+
+class _DropAsgiMessageSpans(SpanProcessor):
+    """Keeps OTel's per-ASGI-message spans ("POST /x http receive" / "... http send", several
+    per request in every BentoML service) out of the export: they carry no information the
+    server span lacks and would bury the spans that explain where the time went."""
+
+    _SUFFIXES = (" http receive", " http send", " websocket receive", " websocket send")
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self._inner = inner
+
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        self._inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        scope = span.instrumentation_scope
+        if (
+            scope is not None
+            and scope.name == "opentelemetry.instrumentation.asgi"
+            and span.kind == SpanKind.INTERNAL
+            and span.name.endswith(self._SUFFIXES)
+        ):
+            return
+        self._inner.on_end(span)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
 
 
 def _hand_provider_to_bentoml(provider: TracerProvider) -> None:
