@@ -27,9 +27,10 @@ from services.speech.vad import Region, SileroVad, VadParams, pack
 
 log = logging.getLogger(__name__)
 
-# Span attribute keys; MODEL_ID and VARIANT match modgate.telemetry.Attr.
+# Span attribute keys; MODEL_ID, VARIANT and BATCH_SIZE match modgate.telemetry.Attr.
 ATTR_MODEL_ID = "modgate.model.id"
 ATTR_VARIANT = "modgate.variant"
+ATTR_BATCH_SIZE = "modgate.batch_size"
 ATTR_AUDIO_SECONDS = "modgate.audio.seconds"
 ATTR_SPEECH_SECONDS = "modgate.speech.seconds"
 ATTR_SEGMENTS = "modgate.segments"
@@ -117,6 +118,8 @@ class Transcriber:
         attributes = {
             ATTR_MODEL_ID: self.model_id,
             ATTR_VARIANT: self.model.variant,
+            # One request per decode (the lock below): the model never batches across requests.
+            ATTR_BATCH_SIZE: 1,
             ATTR_AUDIO_SECONDS: round(audio.seconds, 3),
         }
         with self._tracer.start_as_current_span("speech.transcribe", attributes=attributes) as span:
