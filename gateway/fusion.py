@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from modgate.policy import FailureAction, Modality, Policy, VisionRule
 from modgate.v1 import moderation_pb2 as pb
-from modgate.wire import FrameScore, ModelInfo, TextItem, TextItemResult
+from modgate.wire import FrameScore, ModelInfo, TextItem, TextItemResult, TextMatch
 
 # Evidence below this share of a category's review threshold is noise, not evidence.
 EVIDENCE_FLOOR_SHARE = 0.5
@@ -167,6 +167,18 @@ def _snippet(text: str) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
 
 
+def _match_snippet(text: str, match: TextMatch | None) -> str:
+    """The words that matched: the match's span of the item text when known (the scored
+    window, or the term as written), else the term the service reports, else the item text."""
+    if match is not None and match.span_start is not None and match.span_end is not None:
+        start, end = max(0, match.span_start), min(len(text), match.span_end)
+        if end > start:
+            return _snippet(text[start:end])
+    if match is not None and match.signal in ("blocklist", "lexicon"):
+        return match.evidence
+    return _snippet(text)
+
+
 def _text_modality(item: TextItem) -> Modality:
     return Modality.AUDIO if item.source == "transcript" else Modality.TEXT
 
@@ -190,10 +202,7 @@ def _text_candidates(
                 continue
             match = next((m for m in scored.result.matches if m.category == category), None)
             signal = match.signal if match else "semantic"
-            if match is not None and match.signal in ("blocklist", "lexicon"):
-                snippet = match.evidence
-            else:
-                snippet = _snippet(scored.item.text)
+            snippet = _match_snippet(scored.item.text, match)
             evidence = pb.Evidence(
                 category=category,
                 score=weighted,

@@ -481,9 +481,20 @@ class Orchestrator:
         batches = [items[i : i + TEXT_BATCH] for i in range(0, len(items), TEXT_BATCH)]
 
         async def score(up: Upstream, until: float) -> list[TextResult]:
-            return list(
+            results = list(
                 await asyncio.gather(*(classify(up, b, policy=policy.name, deadline=until) for b in batches))
             )
+            # Speech and vision refuse a request meant for the other variant (409); the text
+            # service has no such check, so the gateway compares what it answered as.
+            served = {r.model.variant for r in results}
+            if served != {up.variant}:
+                raise ModalityFailed(
+                    State.FAILED,
+                    f"the text {up.variant} upstream ({up.url}) answered as variant "
+                    f"{', '.join(sorted(served))}; point the upstreams file at a replica running with "
+                    f"MODGATE_VARIANT={up.variant}",
+                )
+            return results
 
         self._shadow(state, "text", route, score)
         results: list[TextResult] = await self._call("text", route.primary, stage, ctx, score, deadline)
@@ -525,6 +536,10 @@ class Orchestrator:
             except ModalityFailed as exc:
                 metrics.SHADOW_REQUESTS.labels(shadow.service, "failed").inc()
                 log.info("shadow %s for request %s failed: %s", shadow.service, request_id, exc.reason)
+                continue
+            except Exception:  # a shadow must never take anything down with it
+                metrics.SHADOW_REQUESTS.labels(shadow.service, "failed").inc()
+                log.exception("shadow %s for request %s crashed", shadow.service, request_id)
                 continue
             metrics.SHADOW_REQUESTS.labels(shadow.service, "ok").inc()
             alternative = _substitute(state, shadow.service, result)

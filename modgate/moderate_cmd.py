@@ -81,14 +81,16 @@ class ProgressLine:
         self._started = time.monotonic()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage == "upload":
-            line = f"uploading {done / 1e6:.1f}/{total / 1e6:.1f} MB"
-        else:
-            line = f"waiting for verdict... {done / 1000:.1f} s"
         if self.tty:
+            if stage == "upload":
+                line = f"uploading {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+            else:
+                line = f"waiting for the verdict... {done / 1000:.1f} s"
             self.stream.write("\r\033[K" + line)
             self.stream.flush()
         elif stage != self._last_stage:
+            # Not a terminal (a log, a pipe): one line per stage, no rewriting.
+            line = f"uploading {total / 1e6:.1f} MB" if stage == "upload" else "waiting for the verdict"
             self.stream.write(line + "\n")
             self.stream.flush()
         self._last_stage = stage
@@ -151,7 +153,8 @@ def format_verdict(verdict: pb.Verdict, *, color: bool = False) -> str:
     lines += ["", "Categories"]
     lines.append(f"  {'category':<12} {'score':>5}  {'decision':<8}  by modality")
     for cat in sorted(verdict.categories, key=lambda c: (-c.score, c.category)):
-        by = "  ".join(f"{m} {s:.2f}" for m, s in sorted(cat.by_modality.items()))
+        # Only the modalities that said something: a row of 0.00s hides the one that matters.
+        by = "  ".join(f"{m} {s:.2f}" for m, s in sorted(cat.by_modality.items()) if s >= 0.005)
         lines.append(f"  {cat.category:<12} {cat.score:>5.2f}  {DECISION.get(cat.decision, '?'):<8}  {by}")
 
     lines += ["", "Evidence"]

@@ -116,8 +116,12 @@ def make_video(
     *,
     duration_s: float | None = None,
     title: str = "",
+    audio_track: bool = True,
 ) -> Sample:
-    """Encode an MP4 with `lines` spoken at their times and `subtitles` as a mov_text track."""
+    """Encode an MP4 with `lines` spoken at their times and `subtitles` as a mov_text track
+    (no audio stream at all when `audio_track` is false)."""
+    if lines and not audio_track:
+        raise ValueError("spoken lines need an audio track")
     voices = [(line, espeak(line.text)) for line in lines]
     needed = max((line.start_s + len(v) / AUDIO_RATE for line, v in voices), default=2.0) + 0.5
     duration = max(duration_s or 0.0, needed, max((s.end_ms / 1000 for s in subtitles), default=0.0))
@@ -137,8 +141,10 @@ def make_video(
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         video.options = {"preset": "ultrafast"}
-        sound = out.add_stream("aac", rate=AUDIO_RATE)
-        sound.layout = "mono"
+        sound = None
+        if audio_track:
+            sound = out.add_stream("aac", rate=AUDIO_RATE)
+            sound.layout = "mono"
         text_track = None
         if subtitles:
             text_track = out.add_stream("mov_text")
@@ -165,14 +171,15 @@ def make_video(
         out.mux(video.encode(None))
 
         step = 1024
-        for offset in range(0, len(audio), step):
+        for offset in range(0, len(audio) if sound is not None else 0, step):
             chunk = np.ascontiguousarray(audio[offset : offset + step][None, :])
             frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             frame.sample_rate = AUDIO_RATE
             frame.pts = offset
             frame.time_base = Fraction(1, AUDIO_RATE)
             out.mux(sound.encode(frame))
-        out.mux(sound.encode(None))
+        if sound is not None:
+            out.mux(sound.encode(None))
     finally:
         out.close()
     return Sample(path=path, duration_s=duration, spoken=tuple(spoken), subtitles=tuple(subtitles))

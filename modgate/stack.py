@@ -120,6 +120,8 @@ class ManagedProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.ready_at: float | None = None
+        self.stopped = False
+        self._strays: list[psutil.Process] = []
 
     @property
     def name(self) -> str:
@@ -143,6 +145,7 @@ class ManagedProcess:
             )
         self.started_at = time.monotonic()
         self.ready_at = None
+        self.stopped = False
 
     def exited(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
@@ -178,21 +181,35 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole group now (tests use it to simulate a crash)."""
-        strays = self.members()
+        self.stopped = True
+        self._strays = self.members()
         self.signal(signal.SIGKILL)
-        self._finish(strays, 5.0)
+        self._finish(self._strays, 5.0)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        if self.popen is None:
+        """SIGTERM the group, wait up to grace_s, then SIGKILL whatever is left."""
+        self.terminate()
+        self.wait_gone(time.monotonic() + grace_s)
+        self.force()
+
+    def terminate(self) -> None:
+        if self.popen is None or self.stopped:
             return
-        strays = self.members()  # snapshot before the group starts to exit
+        self.stopped = True
+        self._strays = self.members()  # snapshot before the group starts to exit
         self.signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
+
+    def wait_gone(self, deadline: float) -> bool:
         while self._group_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
+        return not self._group_alive()
+
+    def force(self) -> None:
+        if self.popen is None:
+            return
         if self._group_alive():
             self.signal(signal.SIGKILL)
-        self._finish(strays, 5.0)
+        self._finish(self._strays, 5.0)
 
     def _finish(self, strays: Iterable[psutil.Process], timeout_s: float) -> None:
         # Descendants that moved to another process group would escape killpg: kill them too.
@@ -479,13 +496,19 @@ class Stack:
         self.write_state("ready")
 
     def stop(self, *, grace_s: float = 10.0, say: Say | None = None) -> None:
-        """Stop in reverse start order (gateway first, trace store last)."""
+        """Gateway first (no new work), then everything else at once; SIGKILL after grace_s."""
         say = say or (lambda _line: None)
-        for proc in reversed(list(self.processes.values())):
-            if proc.popen is None:
-                continue
-            proc.stop(grace_s)
-            say(f"stopped {proc.name}")
+        live = [p for p in self.processes.values() if p.popen is not None and not p.stopped]
+        front = [p for p in live if p.name == "gateway"]
+        rest = [p for p in reversed(live) if p.name != "gateway"]
+        for wave in (front, rest):
+            for proc in wave:
+                proc.terminate()
+            deadline = time.monotonic() + grace_s
+            for proc in wave:
+                clean = proc.wait_gone(deadline)
+                proc.force()
+                say(f"stopped {proc.name}" + ("" if clean else f" (killed after {grace_s:.0f} s)"))
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
 

@@ -183,6 +183,7 @@ async def _score_chunk(
 
 
 async def classify(up: Upstream, items: Sequence[TextItem], *, policy: str, deadline: float) -> TextResult:
-    body = TextRequest(items=list(items), policy=policy).model_dump(mode="json")
-    response = await up.post("/classify", deadline=deadline, json={"request": body})
+    """POST /moderate with a TextRequest body (at most the service's MAX_ITEMS, 256 by default)."""
+    body = TextRequest(items=list(items), policy=policy).model_dump(mode="json", exclude_none=True)
+    response = await up.post("/moderate", deadline=deadline, json=body)
     return _parse(up, response, TextResult)
