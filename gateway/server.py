@@ -109,7 +109,7 @@ class ModerationService(pb_grpc.ModerationServicer):
                     "header: the first ModerateStream message must carry the request header", field="header"
                 )
         except GatewayError as exc:
-            await self._abort(context, exc, None)
+            await self._abort(context, exc, "")
             raise AssertionError("unreachable") from None
         request = first.header
 
@@ -152,13 +152,14 @@ class ModerationService(pb_grpc.ModerationServicer):
             return verdict
         except GatewayError as exc:
             status = exc.code.name
-            await self._abort(context, exc, ctx)
+            await self._abort(context, exc, ctx.request_id if ctx else request.request_id)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             status = "CANCELLED"
             raise
         except Exception as exc:
-            log.exception("request %s failed: internal error", ctx.request_id if ctx else "?")
-            await self._abort(context, exc, ctx)
+            request_id = ctx.request_id if ctx else request.request_id
+            log.exception("request %s failed: internal error", request_id or "-")
+            await self._abort(context, exc, request_id)
         finally:
             if admitted:
                 self.admission.release()
@@ -177,11 +178,9 @@ class ModerationService(pb_grpc.ModerationServicer):
             streamed=streamed,
         )
 
-    async def _abort(
-        self, context: grpc.aio.ServicerContext, exc: BaseException, ctx: RequestContext | None
-    ) -> None:
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, request_id: str) -> None:
         code, message, trailers = grpc_status(exc)
-        log.info("request %s refused: %s %s", ctx.request_id if ctx else "?", code.name, message)
+        log.info("request %s refused: %s %s", request_id[:128] or "-", code.name, message)
         if trailers:
             context.set_trailing_metadata(trailers)
         await context.abort(code, message)

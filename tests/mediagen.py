@@ -15,6 +15,7 @@ random_bytes(), ZERO_BYTES, and any valid file saved under the wrong extension.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -90,6 +91,9 @@ class MediaSpec:
     # Add a second video stream whose packets are garbage (decoding it fails); mkv only.
     broken_video_stream: bool = False
     preset: str = "ultrafast"
+    # A noise texture panning across the background: encodes and decodes like camera footage
+    # (the flat default compresses unrealistically well); for benchmarks.
+    textured: bool = False
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
@@ -119,6 +123,11 @@ def draw_frame(index: int, spec: MediaSpec) -> np.ndarray:
     scene = sum(1 for change in spec.scene_changes_s if t >= change)
     img = np.empty((h, w, 3), dtype=np.uint8)
     img[:] = _SCENE_COLOURS[scene % len(_SCENE_COLOURS)]
+    if spec.textured:
+        texture = _texture(h, w + 4 * h)
+        pan = (index * 4) % (4 * h)
+        grain = _grain(h, w)[index % len(_grain(h, w))]
+        img[:] = np.clip(img.astype(np.int16) + texture[:, pan : pan + w] + grain, 0, 255).astype(np.uint8)
     marker_h = max(h // 6, 8)
     block_w = w // MARKER_BITS
     for bit in range(MARKER_BITS):
@@ -130,6 +139,23 @@ def draw_frame(index: int, spec: MediaSpec) -> np.ndarray:
     y0 = marker_h + (h - marker_h - box) // 2
     img[y0 : y0 + box, x : x + box] = (250, 250, 250)
     return img
+
+
+@functools.cache
+def _texture(height: int, width: int) -> np.ndarray:
+    """Smooth-ish noise (blurred blocks) in [-60, 60], one channel broadcast to RGB."""
+    rng = np.random.default_rng(42)
+    coarse = rng.integers(-60, 61, size=(height // 8 + 1, width // 8 + 1), dtype=np.int16)
+    fine = rng.integers(-12, 13, size=(height, width), dtype=np.int16)
+    blocks = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)[:height, :width]
+    return (blocks + fine)[:, :, None]
+
+
+@functools.cache
+def _grain(height: int, width: int) -> list[np.ndarray]:
+    """A few frames of sensor-like grain, cycled: detail no motion vector predicts."""
+    rng = np.random.default_rng(43)
+    return [rng.integers(-8, 9, size=(height, width, 1), dtype=np.int16) for _ in range(7)]
 
 
 def read_frame_number(image: np.ndarray) -> int:

@@ -10,12 +10,14 @@ kept frames by max_frames and subtitle text by the cue limits.
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -191,21 +193,23 @@ class _FramePicker:
     previous_thumb: np.ndarray | None = None
     kept: list[tuple[float, SampledFrame]] = field(default_factory=list)  # (score, frame)
 
-    def offer(self, frame: Any, t: float) -> None:
+    def offer(self, frame: Any, t: float) -> bool:
+        """Consider one decoded frame; True when the next sampling time moved on."""
         strategy = self.options.strategy
         if strategy is FrameStrategy.SCENE:
             self._offer_scene(frame, t)
-            return
+            return False
         if strategy is FrameStrategy.KEYFRAMES and not frame.key_frame:
-            return  # a decoder that ignores skip_frame (e.g. VP9) still hands us every frame
+            return False  # a decoder that ignores skip_frame (e.g. VP9) still hands us every frame
         if t + self.tolerance_s < self.next_t:
-            return
+            return False
         self.kept.append((0.0, self._sample(frame, t)))
         self.next_t = (math.floor((t + self.tolerance_s) / self.interval_s) + 1) * self.interval_s
         if len(self.kept) > self.options.max_frames:
             self.interval_s *= 2
             self.next_t = (math.floor((t + self.tolerance_s) / self.interval_s) + 1) * self.interval_s
             self.kept = self.kept[::2]
+        return True
 
     def _offer_scene(self, frame: Any, t: float) -> None:
         probe_interval = 1.0 / self.options.scene_probe_fps
@@ -235,6 +239,65 @@ class _FramePicker:
 
     def frames(self) -> list[SampledFrame]:
         return [frame for _, frame in self.kept]
+
+
+@dataclass
+class _KeyframeSkipper:
+    """Skips decoding runs of video that no kept frame depends on.
+
+    FPS sampling needs the frame at each sampling time, and decoding a frame needs everything
+    since its keyframe. When a keyframe lies between the last fed packet and the next sampling
+    time, the packets before that keyframe affect nothing we keep: they are not decoded at
+    all. This matters for long videos, where the frame cap spreads samples seconds apart while
+    phones put a keyframe every second or two. Keyframe positions come from the container
+    index (complete in mp4/mov; cluster cues in mkv/webm), so without one nothing is skipped.
+    """
+
+    keyframes: list[int]  # index timestamps of keyframes, stream time base, sorted
+    time_base: Fraction
+    origin_s: float
+    use_pts: bool  # matroska indexes presentation times, mov decode times
+    margin: int  # ticks kept before a keyframe: covers B-frame reordering and the pick tolerance
+    resume_at: int | None = None
+    fed: int | None = None
+    skipped: int = 0
+
+    @classmethod
+    def for_stream(cls, stream: Any, origin_s: float, container_name: str) -> _KeyframeSkipper | None:
+        time_base = stream.time_base
+        if not time_base:
+            return None
+        keyframes = sorted(entry.timestamp for entry in stream.index_entries if entry.is_keyframe)
+        if len(keyframes) < 2:
+            return None
+        margin = int(0.25 / time_base)
+        return cls(keyframes, time_base, origin_s, not container_name.startswith("mov"), margin)
+
+    def _ts(self, packet: Any) -> int | None:
+        return packet.pts if self.use_pts or packet.dts is None else packet.dts
+
+    def plan(self, next_t_s: float) -> None:
+        """The next sampling time moved to next_t_s: skip ahead when a keyframe precedes it."""
+        if self.fed is None:
+            return
+        limit = int((next_t_s + self.origin_s) / self.time_base) - self.margin
+        i = bisect.bisect_right(self.keyframes, limit) - 1
+        if i >= 0 and self.keyframes[i] > self.fed + self.margin:
+            self.resume_at = self.keyframes[i]
+
+    def admit(self, packet: Any) -> str:
+        """ "decode", "skip", or "resume" (decode after flushing the decoder)."""
+        ts = self._ts(packet)
+        if self.resume_at is not None and packet.size:
+            if ts is None or not packet.is_keyframe or ts < self.resume_at - self.margin:
+                self.skipped += 1
+                return "skip"
+            self.resume_at = None
+            self.fed = ts
+            return "resume"
+        if ts is not None:
+            self.fed = ts
+        return "decode"
 
 
 class _Splitter:
@@ -350,6 +413,9 @@ class _Splitter:
             if self.options.strategy is FrameStrategy.KEYFRAMES:
                 context.skip_frame = "NONKEY"
             picker = self._picker(video, declared)
+        skipper = None
+        if video is not None and self.options.strategy is FrameStrategy.FPS:
+            skipper = _KeyframeSkipper.for_stream(video, self.origin_s, self.container.format.name)
 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if audio else None
         audio_chunks: list[np.ndarray] = []
@@ -385,12 +451,19 @@ class _Splitter:
                     cues.extend(new_cues)
                     self._check_cues(len(cues), cue_chars)
                     continue
+                if skipper is not None and state.kind == "video":
+                    admitted = skipper.admit(packet)
+                    if admitted == "skip":
+                        continue
+                    if admitted == "resume":
+                        state.stream.codec_context.flush_buffers()
                 decoded = self._decode(state, packet)
                 if state.kind == "video":
                     assert picker is not None
                     for frame in decoded:
                         self._check_resolution(frame.width, frame.height)
-                        picker.offer(frame, self._time_s(frame))
+                        if picker.offer(frame, self._time_s(frame)) and skipper is not None:
+                            skipper.plan(picker.next_t)
                 else:
                     assert resampler is not None
                     for frame in decoded:
@@ -457,6 +530,10 @@ class _Splitter:
             subtitles=cues,
             metadata=self._metadata(),
             timings_ms=self.timings,
+            counters={
+                "video_frames_decoded": states[video.index].outputs if video is not None else 0,
+                "video_packets_skipped": skipper.skipped if skipper is not None else 0,
+            },
         )
 
     @staticmethod

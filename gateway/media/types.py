@@ -58,6 +58,8 @@ class SplitMedia:
     metadata: dict[str, str] = field(default_factory=dict)
     # Where the split's time went, in ms (open, decode, ...).
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Work done: video_frames_decoded, video_packets_skipped (not decoded: no kept frame needs them).
+    counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def audio_duration_s(self) -> float:

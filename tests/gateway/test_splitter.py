@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -222,3 +223,36 @@ def test_bytes_and_path_sources_split_the_same(make_media: Make) -> None:
     assert from_bytes.subtitles == from_path.subtitles
     assert from_bytes.audio is not None and from_path.audio is not None
     assert np.array_equal(from_bytes.audio, from_path.audio)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mov"])
+def test_sparse_sampling_skips_undecoded_gops_but_keeps_exact_frames(
+    make_media: Make, container: str
+) -> None:
+    # B-frames (veryfast) and a keyframe every 0.4 s: at 0.5 fps most GOPs hold no sample.
+    spec = MediaSpec(
+        container=container,  # type: ignore[arg-type]
+        width=160,
+        height=120,
+        duration_s=8.0,
+        gop=10,
+        audio=None,
+        preset="veryfast",
+    )
+    clip = make_media(spec)
+    media = split_media(clip.path, SplitOptions(frame_sample_fps=0.5), MediaLimits())
+
+    assert media.frame_timestamps_ms == [0, 2000, 4000, 6000]
+    assert media.counters["video_packets_skipped"] > 100
+    assert media.counters["video_frames_decoded"] < 200 / 2
+    # Pixel-identical to decoding every frame: skipping never breaks a reference.
+    with av.open(str(clip.path)) as container_file:
+        reference = {
+            round(float(frame.pts * frame.time_base) * 1000): frame.reformat(
+                width=160, height=120, format="rgb24", interpolation="AREA"
+            ).to_ndarray()
+            for frame in container_file.decode(video=0)
+        }
+    for frame in media.frames:
+        assert np.array_equal(frame.image, reference[frame.timestamp_ms])
+        assert read_frame_number(frame.image) == frame.timestamp_ms * 25 // 1000

@@ -1,0 +1,154 @@
+"""Media splitter speed: `python -m bench.split [--runs N] [--duration S]`.
+
+Times splitting a generated 60 s 720p30 H.264 (x264 veryfast, default GOP) + AAC clip with
+each frame strategy, in process (split_media) and through the gateway's worker pool (adds
+spawn-free IPC: the same call the server makes). The clip has a panning noise texture and
+grain so it decodes like camera footage (~1.8 Mbit/s), and is cached under bench/results/.
+Prints a table of medians and writes bench/results/split.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
+from gateway.media.splitter import split_media
+from gateway.media.worker import SplitWorkers
+from tests.mediagen import MediaSpec, generate
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+CASES: list[tuple[str, SplitOptions]] = [
+    ("fps=1 (default)", SplitOptions(strategy=FrameStrategy.FPS, frame_sample_fps=1.0)),
+    ("keyframes", SplitOptions(strategy=FrameStrategy.KEYFRAMES, frame_sample_fps=1.0)),
+    ("scene (probe 4/s)", SplitOptions(strategy=FrameStrategy.SCENE)),
+    ("fps=0.1 (sparse)", SplitOptions(strategy=FrameStrategy.FPS, frame_sample_fps=0.1)),
+]
+
+
+def clip(duration_s: float) -> Path:
+    spec = MediaSpec(
+        width=1280,
+        height=720,
+        fps=30,
+        duration_s=duration_s,
+        audio="tone",
+        textured=True,
+        preset="veryfast",
+        scene_changes_s=(duration_s / 3, 2 * duration_s / 3),
+    )
+    path = RESULTS / f"split-clip-720p30-{duration_s:g}s.mp4"
+    if not path.exists():
+        print(f"encoding the {duration_s:g} s 720p30 benchmark clip once (cached at {path}) ...")
+        started = time.monotonic()
+        tmp = path.with_suffix(".tmp.mp4")
+        generate(spec, tmp)
+        tmp.rename(path)
+        print(f"  encoded in {time.monotonic() - started:.0f} s")
+    return path
+
+
+def time_direct(path: Path, options: SplitOptions, runs: int) -> tuple[list[float], Any]:
+    seconds, media = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        media = split_media(path, options, MediaLimits(decode_budget_s=600))
+        seconds.append(time.perf_counter() - started)
+    return seconds, media
+
+
+async def time_workers(path: Path, options: SplitOptions, runs: int) -> list[float]:
+    workers = SplitWorkers(1)
+    await workers.start()
+    try:
+        seconds = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            await workers.split(path, options, MediaLimits(decode_budget_s=600))
+            seconds.append(time.perf_counter() - started)
+        return seconds
+    finally:
+        await workers.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=60.0)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = clip(args.duration)
+    size = path.stat().st_size
+
+    rows = []
+    for name, options in CASES:
+        direct, media = time_direct(path, options, args.runs)
+        pooled = asyncio.run(time_workers(path, options, args.runs))
+        median = statistics.median(direct)
+        rows.append(
+            {
+                "case": name,
+                "strategy": str(options.strategy),
+                "frame_sample_fps": options.frame_sample_fps,
+                "median_s": round(median, 3),
+                "runs_s": [round(s, 3) for s in direct],
+                "worker_pool_median_s": round(statistics.median(pooled), 3),
+                "worker_pool_runs_s": [round(s, 3) for s in pooled],
+                "x_realtime": round(args.duration / median, 1),
+                "frames_sampled": media.info.frames_sampled,
+                "video_frames_decoded": media.counters["video_frames_decoded"],
+                "video_packets_skipped": media.counters["video_packets_skipped"],
+                "audio_s": round(media.audio_duration_s, 3),
+                "frame_shape": list(media.frames[0].image.shape) if media.frames else None,
+            }
+        )
+
+    result = {
+        "benchmark": "split",
+        "clip": {
+            "duration_s": args.duration,
+            "size": "1280x720",
+            "fps": 30,
+            "video": "h264 (libx264 veryfast, default GOP 250)",
+            "audio": "aac 48 kHz mono",
+            "bytes": size,
+            "mbit_per_s": round(size * 8 / args.duration / 1e6, 2),
+        },
+        "decode_threads": CASES[0][1].decode_threads,
+        "runs": args.runs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+        "results": rows,
+    }
+    (RESULTS / "split.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    print(
+        f"\nsplit of a {args.duration:g} s 720p30 H.264/AAC clip ({size / 1e6:.1f} MB, "
+        f"{result['clip']['mbit_per_s']} Mbit/s), median of {args.runs}, {os.cpu_count()} CPUs"
+    )
+    header = f"{'case':<20} {'median s':>9} {'pool s':>8} {'x realtime':>11} {'frames':>7} {'decoded':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['case']:<20} {row['median_s']:>9.2f} {row['worker_pool_median_s']:>8.2f} "
+            f"{row['x_realtime']:>11.1f} {row['frames_sampled']:>7} {row['video_frames_decoded']:>8}"
+        )
+    print(f"\nwrote {RESULTS / 'split.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
