@@ -6,10 +6,12 @@ policy directory is the shared MODGATE_POLICY_DIR. Defaults run on a laptop.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
 from gateway.upstreams.config import OrchestrationSettings
@@ -48,7 +50,8 @@ class GatewayConfig(BaseSettings):
     media_root: Path | None = None
     # http(s) URIs: off by default; when on, only hosts in the allowlist are fetched.
     uri_fetch_enabled: bool = False
-    uri_allowlist: list[str] = Field(default_factory=list)
+    # Comma-separated in the env ("cdn.example.com,media.example.org") or a JSON list.
+    uri_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     uri_fetch_timeout_s: float = Field(default=10.0, gt=0)
     # Where streamed uploads are spooled (default: the system temp dir).
     spool_dir: Path | None = None
@@ -84,9 +87,9 @@ class GatewayConfig(BaseSettings):
     @field_validator("uri_allowlist", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
-        # Accept "a.example,b.example" as well as a JSON list.
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        if isinstance(value, str):
+            hosts = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            return [str(host).strip().lower() for host in hosts if str(host).strip()]
         return value
 
     @property
