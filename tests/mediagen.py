@@ -94,6 +94,8 @@ class MediaSpec:
     # A noise texture panning across the background: encodes and decodes like camera footage
     # (the flat default compresses unrealistically well); for benchmarks.
     textured: bool = False
+    # Font-like attachment streams (mkv), as anime releases carry for their ASS subtitles.
+    attachments: int = 0
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
@@ -234,6 +236,8 @@ def generate(spec: MediaSpec, path: Path) -> Generated:
     try:
         for key, value in spec.metadata:
             out.metadata[key] = value
+        for i in range(spec.attachments):
+            out.add_attachment(f"font{i}.ttf", "application/x-truetype-font", b"\0\1\0\0" + bytes(64))
         webm = spec.container == "webm"
         video = None
         if spec.video:

@@ -51,6 +51,9 @@ _OPEN_OPTIONS = {"format_whitelist": _DEMUXERS, "probesize": str(8 * 1024 * 1024
 _METADATA_TAGS = ("title", "comment", "description", "synopsis", "keywords")
 _METADATA_MAX_CHARS = 4096
 
+# Streams of any kind (attachments, data) a container may have.
+_MAX_ALL_STREAMS = 64
+
 # A stream that fails this many packets in a row without ever producing output is given up.
 _MAX_STREAM_ERRORS = 32
 
@@ -332,12 +335,17 @@ class _Splitter:
 
     def _check_declared(self) -> None:
         streams = self.container.streams
-        if len(streams) > self.limits.max_streams:
+        # Attachments (fonts in mkv) and data streams (timecodes in mov) are never decoded, so
+        # only media streams count against the limit; everything counts against a hard cap.
+        media_streams = [s for s in streams if s.type in ("audio", "video", "subtitle")]
+        if len(media_streams) > self.limits.max_streams or len(streams) > _MAX_ALL_STREAMS:
+            count = len(media_streams) if len(media_streams) > self.limits.max_streams else len(streams)
             raise TooManyStreams(
-                f"the container has {len(streams)} streams, over the limit of {self.limits.max_streams}; "
-                "remux it with only the audio, video and subtitle streams",
+                f"the container has {count} streams, over the limit of {self.limits.max_streams} "
+                f"audio/video/subtitle streams ({_MAX_ALL_STREAMS} in all); remux it with only the "
+                "streams that matter",
                 limit="streams",
-                value=len(streams),
+                value=count,
                 maximum=self.limits.max_streams,
             )
         declared = self._declared_duration_s()
@@ -469,6 +477,8 @@ class _Splitter:
                     for frame in decoded:
                         if audio_start_s is None and frame.pts is not None:
                             audio_start_s = max(self._time_s(frame), 0.0)
+                            if audio_start_s > self.limits.max_duration_s:
+                                raise self._too_long(audio_start_s)
                         for out in resampler.resample(frame):
                             audio_samples += out.samples
                             if audio_samples > max_audio_samples:

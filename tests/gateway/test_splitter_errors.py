@@ -106,6 +106,16 @@ def test_limits_raise_resource_exhausted(
     assert caught.value.details["limit"] == limit_name
 
 
+def test_attachment_streams_do_not_count_against_max_streams(make_media: Make) -> None:
+    clip = make_media(
+        MediaSpec(container="mkv", subtitle_codec="ass", subtitles=(Cue(0, 500, "x"),), attachments=10)
+    )
+    media = split_media(clip.path, SplitOptions(), MediaLimits(max_streams=3))
+    assert [c.text for c in media.subtitles] == ["x"]
+    with pytest.raises(errors.TooManyStreams):
+        split_media(clip.path, SplitOptions(), MediaLimits(max_streams=2))
+
+
 def test_short_caller_deadline_raises_deadline_exceeded(make_media: Make) -> None:
     clip = make_media(MediaSpec())
     with pytest.raises(errors.DeadlineExceeded) as caught:
