@@ -95,3 +95,26 @@ def test_load_pipeline_resolves_module_factory() -> None:
 def test_build_server_refuses_an_unknown_default_policy() -> None:
     with pytest.raises(ValueError, match="MODGATE_GATEWAY_DEFAULT_POLICY"):
         build_server(config(default_policy="missing"), SplitOnlyPipeline())
+
+
+def test_default_deadline_applies_when_the_caller_sets_none(
+    make_media: Callable[[MediaSpec], Generated],
+) -> None:
+    clip = make_media(MediaSpec())
+    pipeline = RecordingPipeline()
+
+    async def scenario() -> grpc.StatusCode:
+        gateway = build_server(config(default_deadline_s=0.001), pipeline)
+        await gateway.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                try:
+                    await pb_grpc.ModerationStub(channel).Moderate(pb.ModerateRequest(media=clip.data))
+                except grpc.aio.AioRpcError as error:
+                    return error.code()
+                raise AssertionError("the request finished inside a 1 ms deadline")
+        finally:
+            await gateway.stop(0)
+
+    assert asyncio.run(scenario()) == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert pipeline.calls == []
