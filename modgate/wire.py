@@ -91,6 +91,11 @@ class TextItem(_Wire):
 class TextRequest(_Wire):
     items: list[TextItem]
     policy: str = "default"  # policy name; the service answers with the version it holds
+    # The version the caller holds: a service holding another re-reads its policy directory
+    # first (the response's PolicyRef says what was used).
+    policy_version: str | None = None
+    # The variant the caller meant to reach: a replica serving the other one answers 409.
+    variant: Variant | None = None
 
 
 class TextMatch(_Wire):

@@ -20,7 +20,7 @@ HUB_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class TextSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODGATE_TEXT_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="MODGATE_TEXT_", extra="ignore")
 
     # --- model resolution (services/text/models.py) ---
     # A directory holding the all-MiniLM-L6-v2 files; checked against the same sha256 pins as

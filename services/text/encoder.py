@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
+from modgate import telemetry
+from modgate.telemetry import Attr
 from modgate.wire import ModelInfo, Variant
 from services.text.models import MODEL_NAME, ResolvedModel
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-
-tracer = trace.get_tracer(__name__)
 
 
 class Encoder:
@@ -38,21 +40,29 @@ class Encoder:
         # One forward pass at a time: torch already uses every configured thread.
         self._lock = threading.Lock()
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], parents: Sequence[Context | None] | None = None) -> np.ndarray:
+        """Embed one batch. `parents`: the trace context of each text's request (a batch merged
+        from several requests gets one span in each request's trace); default: the caller's."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with tracer.start_as_current_span("text.embed") as span:
-            span.set_attribute("modgate.batch_size", len(texts))
-            span.set_attribute("modgate.model_id", self.model_id)
-            span.set_attribute("modgate.device", self.device)
-            with self._lock:
-                vectors = self.model.encode(
-                    texts,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+        with (
+            telemetry.batch_spans(
+                "text.embed",
+                list(parents) if parents is not None else [otel_context.get_current()],
+                batch_size=len(texts),
+                model_id=self.model_id,
+                attributes={Attr.VARIANT: self.variant, "modgate.device": self.device},
+                tracer=__name__,
+            ),
+            self._lock,
+        ):
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def vocabulary(self) -> list[str]:

@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Literal
 
 from modgate.policy import Policy
-from services.text.normalise import LEET, Folded, deleet_word, fold
+from services.text.normalise import LEET, Folded, fold
 
 Signal = Literal["lexicon", "blocklist"]
 
@@ -186,6 +186,29 @@ class Hit:
 
 
 _MAX_NGRAM = 4
+# Which word a masked spelling (f*ck, sh*t, b*tch) most likely stands for.
+_WILDCARD_PREFERENCE = {
+    w: i
+    for i, w in enumerate(
+        [
+            "fuck",
+            "fucking",
+            "fucker",
+            "shit",
+            "bitch",
+            "cunt",
+            "dick",
+            "cock",
+            "pussy",
+            "slut",
+            "whore",
+            "asshole",
+            "bastard",
+            "twat",
+            "wanker",
+        ]
+    )
+}
 _MAX_SPACED_RUN = 40
 _MAX_READINGS = 16
 
@@ -319,23 +342,45 @@ class Lexicon:
             return  # s**t could be too many words
         pieces = ("[a-z]" if c == WILDCARD else re.escape(c) + "+" for c in collapse(reading))
         pattern = re.compile("".join(pieces))
-        for term in self.terms:
-            if len(term.key) == len(reading) and pattern.fullmatch(term.key):
-                yield term, 0, len(reading)
+        matches = [t for t in self.terms if len(t.key) == len(reading) and pattern.fullmatch(t.key)]
+        if matches:
+            # f*ck could be fack, feck or fuck: name the one people mean, once.
+            best = min(matches, key=lambda t: _WILDCARD_PREFERENCE.get(t.key, len(_WILDCARD_PREFERENCE)))
+            yield best, 0, len(reading)
 
     def _match_regexes(self, folded: Folded) -> Iterable[Hit]:
         if not self.regexes:
             return
-        deleeted = " ".join(deleet_word(w) for w in folded.text.split(" "))
+        views = {folded.text, _leet_view(folded.text)}
         for rule in self.regexes:
             for match in rule.pattern.finditer(folded.original):
                 if match.end() > match.start():
                     yield _regex_hit(rule, (match.start(), match.end()), folded.original)
-            for view in {folded.text, deleeted}:
+            for view in views:
                 for match in rule.pattern.finditer(view):
                     if match.end() > match.start():
                         span = folded.to_original(match.start(), match.end())
                         yield _regex_hit(rule, span, folded.original)
+
+
+def _leet_view(text: str) -> str:
+    """The text with l33t characters read as letters in every word that has a letter. 1 and |
+    read as l before a vowel (p1ug, c1ean), else as i (k1ll, 1n). Same length, so spans carry over."""
+
+    def read(token: str, i: int) -> str:
+        readings = LEET[token[i]]
+        if len(readings) == 1:
+            return readings[0]
+        before_vowel = i + 1 < len(token) and token[i + 1] in "aeiou"
+        return "l" if before_vowel else "i"
+
+    def word(match: re.Match[str]) -> str:
+        token = match.group()
+        if not _LETTER.search(token):
+            return token
+        return "".join(read(token, i) if c in LEET else c for i, c in enumerate(token))
+
+    return re.sub(r"\S+", word, text)
 
 
 def _unit_fields(run: list[Unit]) -> tuple[tuple[tuple[str, ...], ...], tuple[int, ...], bool]:

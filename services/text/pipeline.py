@@ -86,10 +86,14 @@ class PolicyStore:
                 log.info("policy %s version %s loaded (digest %s)", name, policy.version, policy.digest)
         self._bundles, self._stamp, self.last_error = bundles, stamp, None
 
-    def get(self, name: str) -> PolicyBundle:
+    def get(self, name: str, version: str | None = None) -> PolicyBundle:
+        """The bundle for a policy name. A caller holding another `version` than ours makes us
+        look at the files now rather than at the next periodic check."""
         with self._lock:
             now = time.monotonic()
-            if now - self._checked >= self._reload_s:
+            held = self._bundles.get(name)
+            stale = version is not None and (held is None or held.ref.version != version)
+            if stale or now - self._checked >= self._reload_s:
                 self._checked = now
                 stamp = self._file_stamp()
                 if stamp != self._stamp:

@@ -12,6 +12,9 @@ HTTP API (what the gateway calls)
 
     {
       "policy": "default",                      # policy name (optional, default "default")
+      "policy_version": "2026.11.25-2",         # optional: the version the caller holds; a service
+                                                #   holding another re-reads MODGATE_POLICY_DIR first
+      "variant": "stable",                      # optional: stable|canary; the other variant -> 409
       "items": [
         {"id": "title", "text": "I know where you live", "source": "title"},
         {"id": "seg-3", "text": "see you tonight", "source": "transcript",
@@ -59,13 +62,16 @@ Limits and edge cases (configurable, see services/text/config.py)
   text as sent;
 * a body that is not valid UTF-8 or not valid JSON, or that does not match TextRequest -> **400**;
 * unknown policy name -> **404** naming the loaded policies;
+* ``variant`` given and not this replica's MODGATE_VARIANT -> **409**;
 * non-English text is scored (never an error); ``language`` is the guessed BCP 47 tag and a note
   says semantic scores are low-confidence for it.
-Error bodies are JSON with an ``error`` message.
+Error bodies: ``{"error": "<what was wrong and what to do>", "field": "items|policy|variant"}`` for
+404/409/413; BentoML's own ``{"error": "...validation error...", "detail": [...]}`` for 400.
 
-``POST /embed`` (``{"texts": [...]}`` -> base64 little-endian float32 vectors, 384 per text) is the
-batchable API that ``/moderate`` calls for its text windows: BentoML's adaptive batching merges the
-windows of concurrent requests into one forward pass. It is internal; the gateway does not call it.
+``POST /embed`` (``{"texts": [{"text": "...", "traceparent": "..."}]}`` -> base64 little-endian
+float32 vectors, 384 per text) is the batchable API that ``/moderate`` calls for its text windows:
+BentoML's adaptive batching merges the windows of concurrent requests into one forward pass. It is
+internal; the gateway does not call it.
 
 Environment: MODGATE_TEXT_MODEL_PATH, MODGATE_TEXT_MODEL_SOURCE, MODGATE_TEXT_MAX_ITEMS,
 MODGATE_TEXT_MAX_CHARS, MODGATE_TEXT_THREADS, MODGATE_TEXT_MAX_BATCH_SIZE,
@@ -82,28 +88,50 @@ from http import HTTPStatus
 import anyio
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException
-from opentelemetry import trace
+from opentelemetry import propagate
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
 
-from modgate.wire import TextItem, TextRequest, TextResult
+from modgate import telemetry
+from modgate.telemetry import Attr
+from modgate.wire import TextItem, TextResult, Variant
+from modgate.wire import TextRequest as TextRequestSpec
 from services.text.config import TextSettings
 from services.text.encoder import Encoder
-from services.text.models import load_encoder, pick_device, resolve_model
+from services.text.models import ModelFileError, load_encoder, pick_device, resolve_model
 from services.text.normalise import WordSegmenter
 from services.text.pipeline import PolicyStore, TextModerator, UnknownPolicyError
 
-tracer = trace.get_tracer(__name__)
-
 # Read at import: the batching parameters below are fixed when the class is defined.
 SETTINGS = TextSettings()
+telemetry.setup_telemetry("text", variant=SETTINGS.variant, log_level="INFO")
+tracer = telemetry.get_tracer(__name__)
+try:
+    # Fail `bentoml serve` itself, with the fix in the message, rather than a worker that
+    # crashes and restarts forever. (Hashes ~90 MB once; the worker reuses the result.)
+    RESOLVED = resolve_model(
+        source=SETTINGS.model_source,
+        model_path=SETTINGS.model_path,
+        hub_model_id=SETTINGS.hub_model_id,
+        verify_checksums=SETTINGS.verify_checksums,
+    )
+except ModelFileError as exc:
+    raise SystemExit(f"modgate text: {exc}") from None
 
 
-class RequestTooLarge(BentoMLException):
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+class RequestError(Exception):
+    """A request the service will not score: answered with `status` and {"error", "field"}."""
+
+    def __init__(self, status: HTTPStatus, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
 
 
-class PolicyNotFound(BentoMLException):
-    error_code = HTTPStatus.NOT_FOUND
+class EmbedText(BaseModel):
+    """One text window for the batchable embedding API, with its request's trace context."""
+
+    text: str
+    traceparent: str = ""
 
 
 def encode_vectors(vectors: np.ndarray) -> list[str]:
@@ -122,21 +150,16 @@ def decode_vectors(encoded: list[str], dimension: int) -> np.ndarray:
     http={"host": "127.0.0.1", "port": 3003},
     workers=1,
     traffic={"timeout": 60},
+    **telemetry.bentoml_tracing_config(),
 )
 class Text:
     def __init__(self) -> None:
         settings = SETTINGS
         self.settings = settings
-        resolved = resolve_model(
-            source=settings.model_source,
-            model_path=settings.model_path,
-            hub_model_id=settings.hub_model_id,
-            verify_checksums=settings.verify_checksums,
-        )
         device = pick_device(settings.device)
-        model = load_encoder(resolved, device=device, threads=settings.torch_threads())
+        model = load_encoder(RESOLVED, device=device, threads=settings.torch_threads())
         self.encoder = Encoder(
-            model, resolved, device=device, batch_size=settings.encode_batch_size, variant=settings.variant
+            model, RESOLVED, device=device, batch_size=settings.encode_batch_size, variant=settings.variant
         )
         self.moderator = TextModerator(
             max_chars=settings.max_chars,
@@ -144,34 +167,45 @@ class Text:
             evidence_min_score=settings.evidence_min_score,
             segmenter=WordSegmenter(self.encoder.vocabulary()),
         )
+        # Exemplars of every policy are embedded here, once, and again only when a file changes.
         self.policies = PolicyStore(
             settings.policy_dir,
             lambda policy: self.moderator.build_policy(policy, self.encoder.encode),
             reload_s=settings.policy_reload_s,
         )
 
-    @bentoml.api(route="/moderate", input_spec=TextRequest)
-    async def moderate(self, items: list[TextItem], policy: str = "default") -> TextResult:
+    @bentoml.api(route="/moderate", input_spec=TextRequestSpec)
+    async def moderate(
+        self,
+        items: list[TextItem],
+        policy: str = "default",
+        policy_version: str | None = None,
+        variant: Variant | None = None,
+    ) -> TextResult:
+        try:
+            return await self._moderate(items, policy, policy_version, variant)
+        except RequestError as error:
+            # Returned, not raised: BentoML 1.4 wraps a raised error's JSON in a list.
+            body = {"error": error.message, "field": error.field}
+            return JSONResponse(body, status_code=error.status)  # type: ignore[return-value]
+
+    async def _moderate(
+        self, items: list[TextItem], policy: str, policy_version: str | None, variant: str | None
+    ) -> TextResult:
         started = time.perf_counter()
-        limit = self.settings.max_items
-        if len(items) > limit:
-            raise RequestTooLarge(
-                f"request has {len(items)} items, over the limit of {limit} (MODGATE_TEXT_MAX_ITEMS): "
-                "split it into smaller requests"
-            )
+        self._check_request(len(items), variant)
         with tracer.start_as_current_span("text.moderate") as span:
             span.set_attribute("modgate.items", len(items))
-            span.set_attribute("modgate.policy", policy)
             try:
-                bundle = await anyio.to_thread.run_sync(self.policies.get, policy)
+                bundle = await anyio.to_thread.run_sync(self.policies.get, policy, policy_version)
             except UnknownPolicyError as exc:
-                raise PolicyNotFound(str(exc)) from None
+                raise RequestError(HTTPStatus.NOT_FOUND, "policy", str(exc)) from None
+            span.set_attribute(Attr.POLICY, f"{bundle.ref.name}@{bundle.ref.version}")
             prepared = await anyio.to_thread.run_sync(self.moderator.prepare, items)
             prepared_at = time.perf_counter()
             texts = [text for item in prepared for text in item.chunk_texts]
             span.set_attribute("modgate.windows", len(texts))
-            encoded = await self.embed(texts) if texts else []
-            embeddings = decode_vectors(encoded, self.encoder.dimension)
+            embeddings = await self._embed_batched(texts)
             embedded_at = time.perf_counter()
             results = await anyio.to_thread.run_sync(self.moderator.finish, prepared, embeddings, bundle)
             done = time.perf_counter()
@@ -187,13 +221,42 @@ class Text:
             },
         )
 
+    def _check_request(self, n_items: int, variant: str | None) -> None:
+        if variant is not None and variant != self.settings.variant:
+            raise RequestError(
+                HTTPStatus.CONFLICT,
+                "variant",
+                f"this replica serves variant {self.settings.variant!r}, not {variant!r}: "
+                "check the gateway's upstream URL for that variant",
+            )
+        if n_items > self.settings.max_items:
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "items",
+                f"request has {n_items} items, over the limit of {self.settings.max_items} "
+                "(MODGATE_TEXT_MAX_ITEMS): split it into smaller requests",
+            )
+
+    async def _embed_batched(self, texts: list[str]) -> np.ndarray:
+        """Through the batchable API (so windows of concurrent requests share forward passes)."""
+        if not texts:
+            return decode_vectors([], self.encoder.dimension)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        traceparent = carrier.get("traceparent", "")
+        encoded = await self.embed([EmbedText(text=t, traceparent=traceparent) for t in texts])
+        return decode_vectors(encoded, self.encoder.dimension)
+
     @bentoml.api(
         route="/embed",
         batchable=True,
         max_batch_size=SETTINGS.max_batch_size,
         max_latency_ms=SETTINGS.max_latency_ms,
     )
-    async def embed(self, texts: list[str]) -> list[str]:
+    async def embed(self, texts: list[EmbedText]) -> list[str]:
         """Internal: unit-length sentence embeddings, base64 little-endian float32 (batched)."""
-        vectors = await anyio.to_thread.run_sync(self.encoder.encode, texts)
+        parents = [
+            propagate.extract({"traceparent": t.traceparent}) if t.traceparent else None for t in texts
+        ]
+        vectors = await anyio.to_thread.run_sync(self.encoder.encode, [t.text for t in texts], parents)
         return encode_vectors(vectors)
