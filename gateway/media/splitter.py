@@ -95,6 +95,11 @@ def split_media(
     container = _open(source, head)
     try:
         return _Splitter(container, head, options, limits, clock).run()
+    except ValueError as exc:
+        # PyAV raises ValueError for media it cannot convert (odd pixel or sample formats).
+        raise UndecodableMedia(
+            f"the media could not be decoded ({exc}); re-encode it as H.264/AAC mp4"
+        ) from None
     finally:
         container.close()
 
@@ -303,6 +308,54 @@ class _KeyframeSkipper:
         return "decode"
 
 
+class _AudioSink:
+    """Resamples decoded audio to 16 kHz mono float32, bounded by max_duration_s."""
+
+    def __init__(self, limits: MediaLimits, too_long: Callable[[float], Exception]) -> None:
+        self.too_long = too_long
+        self.max_duration_s = limits.max_duration_s
+        self.max_samples = int((limits.max_duration_s + 1.0) * AUDIO_RATE)
+        self.resampler = self._resampler()
+        self.chunks: list[np.ndarray] = []
+        self.samples = 0
+        self.start_s: float | None = None
+
+    @staticmethod
+    def _resampler() -> av.AudioResampler:
+        return av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+
+    def add(self, frame: Any, t: float) -> None:
+        if self.start_s is None and frame.pts is not None:
+            self.start_s = max(t, 0.0)
+            if self.start_s > self.max_duration_s:
+                raise self.too_long(self.start_s)
+        try:
+            self._take(self.resampler.resample(frame))
+        except ValueError:
+            # The stream changed sample format, layout or rate mid-way: drain the old
+            # resampler and start a new one for the new parameters.
+            self._take(self.resampler.resample(None))
+            self.resampler = self._resampler()
+            self._take(self.resampler.resample(frame))
+
+    def _take(self, frames: list[Any]) -> None:
+        for out in frames:
+            self.samples += out.samples
+            if self.samples > self.max_samples:
+                raise self.too_long(self.samples / AUDIO_RATE)
+            self.chunks.append(out.to_ndarray().reshape(-1).copy())
+
+    def finish(self) -> np.ndarray | None:
+        self._take(self.resampler.resample(None))
+        if not self.chunks:
+            return None
+        pad = round((self.start_s or 0.0) * AUDIO_RATE)
+        if pad > 0:
+            # Keep the audio on the media timeline, so transcript times line up with frames.
+            self.chunks.insert(0, np.zeros(pad, dtype=np.float32))
+        return np.concatenate(self.chunks).astype(np.float32, copy=False)
+
+
 class _Splitter:
     def __init__(
         self, container: Any, head: bytes, options: SplitOptions, limits: MediaLimits, clock: _Clock
@@ -425,12 +478,7 @@ class _Splitter:
         if video is not None and self.options.strategy is FrameStrategy.FPS:
             skipper = _KeyframeSkipper.for_stream(video, self.origin_s, self.container.format.name)
 
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if audio else None
-        audio_chunks: list[np.ndarray] = []
-        audio_samples = 0
-        audio_start_s: float | None = None
-        max_audio_samples = int((self.limits.max_duration_s + 1.0) * AUDIO_RATE)
-
+        audio_sink = _AudioSink(self.limits, self._too_long) if audio is not None else None
         cues: list[SubtitleCue] = []
         cue_chars = 0
 
@@ -473,24 +521,14 @@ class _Splitter:
                         if picker.offer(frame, self._time_s(frame)) and skipper is not None:
                             skipper.plan(picker.next_t)
                 else:
-                    assert resampler is not None
+                    assert audio_sink is not None
                     for frame in decoded:
-                        if audio_start_s is None and frame.pts is not None:
-                            audio_start_s = max(self._time_s(frame), 0.0)
-                            if audio_start_s > self.limits.max_duration_s:
-                                raise self._too_long(audio_start_s)
-                        for out in resampler.resample(frame):
-                            audio_samples += out.samples
-                            if audio_samples > max_audio_samples:
-                                raise self._too_long(audio_samples / AUDIO_RATE)
-                            audio_chunks.append(out.to_ndarray().reshape(-1).copy())
+                        audio_sink.add(frame, self._time_s(frame))
         except av.error.FFmpegError as exc:
             # The demuxer hit unreadable data; what was decoded so far is judged below (a
             # truncated upload is refused, a damaged tail of a complete file is tolerated).
             self.undecodable.append(f"container: reading stopped early ({_reason(exc)})")
-        if resampler is not None:
-            for out in resampler.resample(None):
-                audio_chunks.append(out.to_ndarray().reshape(-1).copy())
+        audio_out = audio_sink.finish() if audio_sink is not None else None
         self.timings["decode"] = (time.monotonic() - decode_started) * 1000.0
 
         for state in states.values():
@@ -498,13 +536,6 @@ class _Splitter:
                 self.undecodable.append(f"{state.label()}: {state.first_error or 'no decodable data'}")
 
         frames = picker.frames() if picker is not None else []
-        audio_out = None
-        if audio is not None and states[audio.index].outputs and audio_chunks:
-            pad = round((audio_start_s or 0.0) * AUDIO_RATE)
-            if pad > 0:
-                # Keep the audio on the media timeline, so transcript times line up with frames.
-                audio_chunks.insert(0, np.zeros(pad, dtype=np.float32))
-            audio_out = np.concatenate(audio_chunks).astype(np.float32, copy=False)
         has_video = states[video.index].outputs > 0 if video is not None else present_video is not None
         has_audio = audio_out is not None if audio is not None else present_audio is not None
         decoded_subtitles = [s for s in subtitles if states[s.index].errors == 0 or states[s.index].outputs]
