@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
+from gateway.security_config import SecuritySettings
 from gateway.upstreams.config import OrchestrationSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 
@@ -83,6 +84,9 @@ class GatewayConfig(BaseSettings):
     # --- orchestration: upstream URLs, retries, breakers, admission queue, metrics ----------------
     # Its own MODGATE_GATEWAY_* fields (see gateway/upstreams/config.py).
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+
+    # --- security: TLS, caller tokens, URI-fetch hardening (gateway/security_config.py) -----------
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @field_validator("uri_allowlist", mode="before")
     @classmethod

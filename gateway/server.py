@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway import metrics
 from gateway.admission import Admission
+from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import (
     BadField,
@@ -37,10 +38,12 @@ from gateway.errors import (
     MediaTooLarge,
     grpc_status,
 )
-from gateway.media.source import fetch_http_uri, resolve_file_uri, uri_scheme
+from gateway.media.fetch import FetchPolicy, fetched_media
+from gateway.media.source import resolve_file_uri, uri_scheme
 from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
 from gateway.pipeline import ClosablePipeline, RequestContext, VerdictPipeline
+from gateway.tls import add_listen_port
 from gateway.validation import validate_request
 from modgate import telemetry
 from modgate.policy import Policy, load_policies
@@ -78,6 +81,9 @@ class ModerationService(pb_grpc.ModerationServicer):
         self.workers = workers
         # Bounded concurrency (+ an optional bounded wait queue): RESOURCE_EXHAUSTED when full.
         orchestration = config.orchestration
+        # Caller tokens (off without a tokens file) and the http(s) fetch rules.
+        self.auth = Authenticator.from_file(config.security.auth_tokens_file, policies)
+        self.fetch_policy = FetchPolicy.from_config(config)
         self.admission = Admission(
             max_inflight=orchestration.max_inflight or config.max_concurrent_requests,
             max_queued=orchestration.max_queued,
@@ -127,12 +133,16 @@ class ModerationService(pb_grpc.ModerationServicer):
         admitted = False
         status, decision = "INTERNAL", None
         try:
+            # Before admission: an unauthenticated caller never takes a slot.
+            caller = self.auth.authenticate(context.invocation_metadata())
             remaining = context.time_remaining()
             queued_s = await self.admission.acquire(None if remaining is None else started + remaining)
             admitted = True
             admitted_at = time.monotonic()
             policy = validate_request(request, self.policies, self.config.default_policy, streamed=streamed)
+            self.auth.authorize(caller, policy.name, request.media_uri)
             ctx = self._context(request, context, policy, streamed)
+            ctx.caller = caller.name if caller else None
             ctx.record("validate", admitted_at)
             ctx.timings["queueing"] = queued_s * 1000.0
             try:
@@ -206,13 +216,15 @@ class ModerationService(pb_grpc.ModerationServicer):
             if uri_scheme(request.media_uri) == "file":
                 source = resolve_file_uri(request.media_uri, config.media_root, config.max_stream_bytes)
             else:
-                source = await fetch_http_uri(
+                # Spooled to disk, checked hop by hop (gateway/media/fetch.py); deleted after the split.
+                async with fetched_media(
                     request.media_uri,
-                    enabled=config.uri_fetch_enabled,
-                    allowlist=config.uri_allowlist,
-                    max_bytes=config.max_stream_bytes,
-                    timeout_s=min(config.uri_fetch_timeout_s, max(ctx.remaining_s(), 0.1)),
-                )
+                    self.fetch_policy,
+                    spool_dir=config.spool_dir,
+                    deadline_s=ctx.remaining_s(),
+                ) as fetched:
+                    ctx.record("fetch", started)
+                    return await self._split(fetched, self.fetch_policy.max_bytes, request, ctx)
             max_bytes = config.max_stream_bytes
             ctx.record("fetch", started)
         else:
@@ -346,7 +358,7 @@ def build_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(config.listen)
+    port = add_listen_port(server, config.listen, config.security)
     if port == 0:
         raise OSError(f"cannot listen on {config.listen} (in use or not a valid address)")
     return GatewayServer(config, server, service, health_servicer, port)
