@@ -482,7 +482,12 @@ class Orchestrator:
 
         async def score(up: Upstream, until: float) -> list[TextResult]:
             results = list(
-                await asyncio.gather(*(classify(up, b, policy=policy.name, deadline=until) for b in batches))
+                await asyncio.gather(
+                    *(
+                        classify(up, b, policy=policy.name, policy_version=policy.version, deadline=until)
+                        for b in batches
+                    )
+                )
             )
             # Speech and vision refuse a request meant for the other variant (409); the text
             # service has no such check, so the gateway compares what it answered as.

@@ -182,8 +182,14 @@ async def _score_chunk(
 # --- text ---------------------------------------------------------------------------------
 
 
-async def classify(up: Upstream, items: Sequence[TextItem], *, policy: str, deadline: float) -> TextResult:
-    """POST /moderate with a TextRequest body (at most the service's MAX_ITEMS, 256 by default)."""
-    body = TextRequest(items=list(items), policy=policy).model_dump(mode="json", exclude_none=True)
+async def classify(
+    up: Upstream, items: Sequence[TextItem], *, policy: str, policy_version: str, deadline: float
+) -> TextResult:
+    """POST /moderate with a TextRequest body (at most the service's MAX_ITEMS, 256 by default).
+
+    policy_version makes a service holding another version re-read its policies first;
+    variant makes a replica of the other variant refuse (409) instead of answering."""
+    request = TextRequest(items=list(items), policy=policy, policy_version=policy_version, variant=up.variant)  # type: ignore[arg-type]
+    body = request.model_dump(mode="json", exclude_none=True)
     response = await up.post("/moderate", deadline=deadline, json=body)
     return _parse(up, response, TextResult)
