@@ -92,7 +92,7 @@ def split_media(
         )
     head = source[:64] if isinstance(source, bytes) else _read_head(source)
     clock = _Clock(started, limits.decode_budget_s, deadline_s)
-    container = _open(source, head)
+    container = _open(source, head, limits.max_pixels)
     try:
         return _Splitter(container, head, options, limits, clock).run()
     except ValueError as exc:
@@ -115,10 +115,15 @@ def _looks_like_supported(head: bytes) -> bool:
     return iso_bmff or matroska
 
 
-def _open(source: bytes | Path, head: bytes) -> Any:
+def _open(source: bytes | Path, head: bytes, max_pixels: int) -> Any:
     target: Any = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    # Probing decodes a few frames: without a pixel cap a header declaring 8192x8192 costs
+    # ~180 MB before any limit is checked (one dict per stream FFmpeg may probe).
+    probe = [{"max_pixels": str(max_pixels)}] * _MAX_ALL_STREAMS
     try:
-        return av.open(target, mode="r", options=_OPEN_OPTIONS, metadata_errors="replace")
+        return av.open(
+            target, mode="r", options=_OPEN_OPTIONS, stream_options=probe, metadata_errors="replace"
+        )
     except (av.error.FFmpegError, ValueError) as exc:
         if _looks_like_supported(head):
             raise UndecodableMedia(
@@ -439,7 +444,8 @@ class _Splitter:
     def _decodable(self, stream: Any, kind: str) -> bool:
         context = stream.codec_context
         if context is None or context.codec is None or not context.codec.is_decoder:
-            codec = getattr(stream.codec, "name", "unknown")
+            # An unknown codec id leaves PyAV without a codec context (and streams have no .codec).
+            codec = getattr(getattr(context, "codec", None), "name", None) or "unknown"
             self.undecodable.append(f"stream {stream.index} ({kind} {codec}): no decoder for this codec")
             return False
         return True
