@@ -42,10 +42,6 @@ class OpenAIWhisperEngine:
         self.multilingual = bool(model.is_multilingual)
         self.languages = frozenset(LANGUAGES) if self.multilingual else frozenset({"en"})
 
-    @property
-    def model(self) -> object:
-        return self._model
-
     def transcribe(self, audio: np.ndarray, language: str | None) -> ChunkTranscript:
         import torch
         import whisper
