@@ -1,8 +1,7 @@
-"""Turn ModerateRequest.media_uri into something the splitter can read.
+"""Turn a file:// ModerateRequest.media_uri into a path the splitter can read.
 
 file:// URIs must resolve (symlinks included) to a regular file under the configured media
-root. http(s) fetching is off by default and, when enabled, restricted to allowlisted hosts
-with no redirects; it is deliberately minimal (hardening is a later issue).
+root. http(s) URIs are fetched by gateway/media/fetch.py.
 """
 
 from __future__ import annotations
@@ -10,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from gateway.errors import BadMediaUri, EmptyMedia, MediaTooLarge, PermissionDenied
 
@@ -75,36 +72,3 @@ def resolve_file_uri(uri: str, media_root: Path | None, max_bytes: int) -> Path:
     if size > max_bytes:
         raise _too_large(size, max_bytes)
     return path
-
-
-async def fetch_http_uri(
-    uri: str, *, enabled: bool, allowlist: list[str], max_bytes: int, timeout_s: float
-) -> bytes:
-    if not enabled:
-        raise PermissionDenied(
-            "fetching media over http(s) is disabled on this gateway; send the media bytes "
-            "inline (Moderate) or streamed (ModerateStream)"
-        )
-    host = (urlsplit(uri).hostname or "").lower()
-    if host not in allowlist:
-        raise PermissionDenied(f"host {host!r} is not in the gateway's URI allowlist")
-    received = bytearray()
-    try:
-        async with (
-            httpx.AsyncClient(follow_redirects=False, timeout=timeout_s, trust_env=False) as client,
-            client.stream("GET", uri) as response,
-        ):
-            if response.status_code != 200:
-                raise BadMediaUri(f"fetching media_uri returned HTTP {response.status_code}; check the URI")
-            declared = int(response.headers.get("content-length", "0") or 0)
-            if declared > max_bytes:
-                raise _too_large(declared, max_bytes)
-            async for chunk in response.aiter_bytes():
-                received += chunk
-                if len(received) > max_bytes:
-                    raise _too_large(len(received), max_bytes)
-    except httpx.HTTPError as exc:
-        raise BadMediaUri(f"fetching media_uri failed: {type(exc).__name__}: {exc}") from None
-    if not received:
-        raise EmptyMedia("the media fetched from media_uri is empty (0 bytes)")
-    return bytes(received)

@@ -1,18 +1,13 @@
-"""media_uri resolution: file:// confined to the media root; http(s) off unless enabled."""
+"""file:// media_uri resolution: confined to the media root."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from gateway import errors
-from gateway.media.source import fetch_http_uri, resolve_file_uri, uri_scheme
+from gateway.media.source import resolve_file_uri, uri_scheme
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,55 +63,3 @@ def test_uri_schemes() -> None:
     for bad in ("ftp://h/a", "/plain/path.mp4", "data:video/mp4;base64,AAAA", "x" * 5000):
         with pytest.raises(errors.BadMediaUri):
             uri_scheme(bad)
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "clip.mp4").write_bytes(b"v" * 5000)
-
-    class Handler(SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/redirect":
-                self.send_response(302)
-                self.send_header("Location", "/clip.mp4")
-                self.end_headers()
-                return
-            super().do_GET()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def fetch(
-    uri: str, *, enabled: bool = True, allow: tuple[str, ...] = ("127.0.0.1",), max_bytes: int = 10_000
-) -> bytes:
-    return asyncio.run(
-        fetch_http_uri(uri, enabled=enabled, allowlist=list(allow), max_bytes=max_bytes, timeout_s=5)
-    )
-
-
-def test_http_fetch_is_off_by_default_and_allowlisted(http_server: str) -> None:
-    with pytest.raises(errors.PermissionDenied, match="disabled"):
-        fetch(f"{http_server}/clip.mp4", enabled=False)
-    with pytest.raises(errors.PermissionDenied, match="allowlist"):
-        fetch(f"{http_server}/clip.mp4", allow=("cdn.example.com",))
-
-
-def test_http_fetch_when_enabled(http_server: str) -> None:
-    assert fetch(f"{http_server}/clip.mp4") == b"v" * 5000
-    with pytest.raises(errors.MediaTooLarge):
-        fetch(f"{http_server}/clip.mp4", max_bytes=4999)
-    with pytest.raises(errors.BadMediaUri, match="HTTP 302"):
-        fetch(f"{http_server}/redirect")  # redirects could leave the allowlist: not followed
-    with pytest.raises(errors.BadMediaUri, match="HTTP 404"):
-        fetch(f"{http_server}/missing.mp4")
