@@ -28,7 +28,10 @@ def _too_large(size: int, max_bytes: int) -> MediaTooLarge:
 def uri_scheme(uri: str) -> str:
     if len(uri) > _MAX_URI_CHARS:
         raise BadMediaUri(f"media_uri is longer than {_MAX_URI_CHARS} characters")
-    scheme = urlsplit(uri).scheme.lower()
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: was an INTERNAL error
+        raise BadMediaUri(f"media_uri is not a valid URI ({exc}); check it") from None
     if scheme not in ("file", "http", "https"):
         raise BadMediaUri(
             f"media_uri scheme {scheme or '(none)'!r} is not supported; use file:///path under the "
