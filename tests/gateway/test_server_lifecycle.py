@@ -35,30 +35,39 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     return False
 
 
+def refused_while(stub: pb_grpc.ModerationStub, refused: list[grpc.RpcError]) -> Callable[[], bool]:
+    """A probe that is True once a unary request is refused (the one slot is taken)."""
+
+    def probe() -> bool:
+        try:
+            stub.Moderate(pb.ModerateRequest(title="t"), timeout=5)
+        except grpc.RpcError as error:
+            refused.append(error)
+            return True
+        return False
+
+    return probe
+
+
+# One request slot: a second request is refused while the held upload is in flight, which
+# also tells the tests exactly when the upload has reached the server.
+ONE_SLOT = {"MODGATE_GATEWAY_MAX_CONCURRENT_REQUESTS": "1", "MODGATE_GATEWAY_RETRY_AFTER_MS": "250"}
+
+
 def test_over_the_concurrency_limit_is_resource_exhausted_with_retry_after(
     free_port: Callable[[], int], tmp_path: Path, make_media: Callable[[MediaSpec], Generated]
 ) -> None:
-    env = {"MODGATE_GATEWAY_MAX_CONCURRENT_REQUESTS": "1", "MODGATE_GATEWAY_RETRY_AFTER_MS": "250"}
     clip = make_media(MediaSpec())
     with (
-        running_gateway(free_port(), tmp_path, env) as gateway,
+        running_gateway(free_port(), tmp_path, ONE_SLOT) as gateway,
         grpc.insecure_channel(gateway.address) as channel,
     ):
         stub = pb_grpc.ModerationStub(channel)
         release = threading.Event()
         in_flight = stub.ModerateStream.future(held_stream(release, clip.data), timeout=60)
         refused: list[grpc.RpcError] = []
-
-        def refused_now() -> bool:
-            try:
-                stub.Moderate(pb.ModerateRequest(title="t"), timeout=5)
-            except grpc.RpcError as error:
-                refused.append(error)
-                return True
-            return False
-
         try:
-            assert wait_for(refused_now), "a second request was never refused while one was in flight"
+            assert wait_for(refused_while(stub, refused)), "a second request was never refused"
         finally:
             release.set()
         error = refused[-1]
@@ -73,17 +82,20 @@ def test_sigterm_finishes_in_flight_requests_then_exits_cleanly(
     free_port: Callable[[], int], tmp_path: Path, make_media: Callable[[MediaSpec], Generated]
 ) -> None:
     clip = make_media(MediaSpec())
+    env = {**ONE_SLOT, "MODGATE_GATEWAY_SHUTDOWN_GRACE_S": "20"}
     with (
-        running_gateway(free_port(), tmp_path, {"MODGATE_GATEWAY_SHUTDOWN_GRACE_S": "20"}) as gateway,
+        running_gateway(free_port(), tmp_path, env) as gateway,
         grpc.insecure_channel(gateway.address) as channel,
     ):
         stub = pb_grpc.ModerationStub(channel)
         release = threading.Event()
         in_flight = stub.ModerateStream.future(held_stream(release, clip.data), timeout=60)
-        time.sleep(0.5)  # let the header reach the server
-        gateway.process.send_signal(signal.SIGTERM)
-        assert wait_for(lambda: "shutting down" in gateway.log()), gateway.log()
-        release.set()
+        try:
+            assert wait_for(refused_while(stub, [])), "the held upload never reached the server"
+            gateway.process.send_signal(signal.SIGTERM)
+            assert wait_for(lambda: "shutting down" in gateway.log()), gateway.log()
+        finally:
+            release.set()
         verdict = in_flight.result(timeout=30)
         assert verdict.request_id == "held" and verdict.media.frames_sampled == 4
         assert gateway.process.wait(timeout=30) == 0
