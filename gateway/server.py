@@ -120,7 +120,7 @@ class ModerationService(pb_grpc.ModerationServicer):
         request = first.header
 
         async def handle(ctx: RequestContext) -> pb.Verdict:
-            media = await self._streamed_media(chunks, ctx)
+            media = await self._streamed_media(chunks, request, ctx)
             return await self.pipeline.run(request, media, ctx)
 
         return await self._serve(request, context, handle, streamed=True)
@@ -232,7 +232,7 @@ class ModerationService(pb_grpc.ModerationServicer):
         return await self._split(source, max_bytes, request, ctx)
 
     async def _streamed_media(
-        self, chunks: AsyncIterator[pb.ModerateChunk], ctx: RequestContext
+        self, chunks: AsyncIterator[pb.ModerateChunk], request: pb.ModerateRequest, ctx: RequestContext
     ) -> SplitMedia | None:
         config = self.config
         started = time.monotonic()
@@ -241,6 +241,7 @@ class ModerationService(pb_grpc.ModerationServicer):
         path = Path(name)
         try:
             total = 0
+            pending = bytearray()  # written in >= 1 MiB pieces: many small messages stay cheap
             with os.fdopen(fd, "wb") as spool:
                 async for chunk in chunks:
                     if chunk.WhichOneof("payload") != "data":
@@ -259,19 +260,23 @@ class ModerationService(pb_grpc.ModerationServicer):
                             value=total,
                             maximum=config.max_stream_bytes,
                         )
-                    await asyncio.to_thread(spool.write, chunk.data)
+                    pending += chunk.data
+                    if len(pending) >= 1024 * 1024:
+                        await asyncio.to_thread(spool.write, bytes(pending))
+                        pending.clear()
+                await asyncio.to_thread(spool.write, bytes(pending))
             ctx.record("receive", started)
             if total == 0:
                 return None  # header only: text-only request
             # The worker reads the spooled file itself: no 256 MiB pickles between processes.
-            return await self._split(path, config.max_stream_bytes, None, ctx)
+            return await self._split(path, config.max_stream_bytes, request, ctx)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
 
     async def _split(
-        self, source: bytes | Path, max_bytes: int, request: pb.ModerateRequest | None, ctx: RequestContext
+        self, source: bytes | Path, max_bytes: int, request: pb.ModerateRequest, ctx: RequestContext
     ) -> SplitMedia:
-        options_msg = (request.options if request is not None else None) or pb.ModerateOptions()
+        options_msg = request.options
         skip = set(options_msg.skip_modalities)
         options = self.config.split_options(
             fps=options_msg.frame_sample_fps,

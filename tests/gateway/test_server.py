@@ -171,6 +171,11 @@ def test_moderate_stream_matches_unary(stub: pb_grpc.ModerationStub, clip_bytes:
     assert "receive" in [t.stage for t in streamed.timings]
 
 
+def test_stream_header_options_apply(stub: pb_grpc.ModerationStub, clip_bytes: bytes) -> None:
+    header = pb.ModerateRequest(options=pb.ModerateOptions(frame_sample_fps=2, max_frames=5))
+    assert stub.ModerateStream(chunks(header, clip_bytes, 1000), timeout=30).media.frames_sampled == 5
+
+
 def test_stream_with_header_only_is_text_only(stub: pb_grpc.ModerationStub) -> None:
     verdict = stub.ModerateStream(iter([pb.ModerateChunk(header=pb.ModerateRequest(title="t"))]), timeout=10)
     assert verdict.media == pb.MediaInfo()
