@@ -51,6 +51,7 @@ class VerdictPipeline(Protocol):
     ) -> pb.Verdict: ...
 
 
+@runtime_checkable
 class ClosablePipeline(VerdictPipeline, Protocol):
     """A pipeline holding resources (HTTP clients...); the server awaits aclose() on shutdown."""
 
