@@ -68,6 +68,18 @@ class FrameScore(_Wire):
     duplicate_of: int | None = None  # near-duplicate of this earlier frame; scores copied
 
 
+class VisionInfo(_Wire):
+    """What a vision client needs before sending frames (POST /info on the vision service)."""
+
+    model: ModelInfo
+    input_size: int  # raw frames must be input_size x input_size x 3 uint8 RGB
+    max_frames_per_request: int
+    max_frame_bytes: int
+    max_batch_size: int  # frames per model batch
+    dedup_distance: int  # -1: near-duplicate skipping is off
+    policies: list[PolicyRef]
+
+
 class VisionResult(_Wire):
     frames: list[FrameScore]
     duplicates_skipped: int

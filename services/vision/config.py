@@ -1,0 +1,71 @@
+"""Vision service settings: the one place this process kind reads its environment.
+
+Env names are part of the deployment contract (the Helm chart sets exactly these):
+``MODGATE_VISION_*`` for this service plus the shared ``MODGATE_DEVICE``, ``MODGATE_VARIANT``
+and ``MODGATE_POLICY_DIR``. Empty values count as unset, so a chart can template a key as
+``""`` to mean "not configured".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modgate.policy import DEFAULT_POLICY_DIR
+
+
+class VisionSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MODGATE_VISION_",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- model source: the first one configured wins (checkpoint, then store tag, then hub) ---
+    # An open_clip architecture name (ViT-B-32) or the path of an open_clip model-config JSON
+    # (`{"embed_dim", "vision_cfg", "text_cfg"}`, optionally wrapped as `{"model_cfg": ...}`),
+    # which is registered under the file's stem.
+    arch: str = "ViT-B-32"
+    # A weights file (.pt/.pth/.bin/.safetensors) for `arch`, or a directory in open_clip's
+    # `local-dir` layout (open_clip_config.json + weights [+ SHA256SUMS]), whose config wins.
+    checkpoint: Path | None = None
+    # Expected sha256 of a checkpoint *file*; a `<file>.sha256` sidecar serves the same purpose.
+    checkpoint_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    # A BentoML model-store tag written by `python -m services.vision.import_model`.
+    model_tag: str | None = None
+    # An open_clip pretrained tag (e.g. laion2b_s34b_b79k); downloads, so online only.
+    pretrained: str | None = None
+    # Without weights, serve random ones only if this is set; every response then says
+    # calibrated=false and the gateway keeps the visual modality out of decisions.
+    allow_uncalibrated: bool = False
+
+    # --- serving ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=3002, ge=1, le=65535)
+    request_timeout_s: float = Field(default=60.0, gt=0)
+
+    # --- request limits and batching ---
+    max_frames_per_request: int = Field(default=64, ge=1)
+    max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_batch_size: int = Field(default=32, ge=2)  # frames per model batch (BentoML needs >= 2)
+    max_latency_ms: int = Field(default=20_000, ge=10)  # queueing budget before BentoML sheds with 503
+    # Max per-channel dHash Hamming distance (of 64 bits) for a frame to count as a
+    # near-duplicate of an earlier one in the same request; -1 turns de-duplication off.
+    dedup_distance: int = Field(default=4, ge=-1, le=64)
+    threads: int | None = Field(default=None, ge=1)  # torch intra-op threads; None = torch default
+
+    # --- shared keys (no MODGATE_VISION_ prefix) ---
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", validation_alias=AliasChoices("MODGATE_DEVICE", "device")
+    )
+    variant: Literal["stable", "canary"] = Field(
+        default="stable", validation_alias=AliasChoices("MODGATE_VARIANT", "variant")
+    )
+    policy_dir: Path = Field(
+        default=DEFAULT_POLICY_DIR, validation_alias=AliasChoices("MODGATE_POLICY_DIR", "policy_dir")
+    )

@@ -1,0 +1,57 @@
+"""The CLIP towers behind the vision service: frames and prompts in, unit-norm embeddings out.
+
+Frames arrive as uint8 RGB at model resolution (frames.py did the geometry); the scaling to
+[0, 1] and the per-channel mean/std normalisation open_clip's ToTensor + Normalize would do
+happen here, next to the model whose preprocessing config they come from.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from opentelemetry import trace
+
+from .models import LoadedClip, model_info
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+
+class ClipEncoder:
+    def __init__(self, clip: LoadedClip, *, variant: str) -> None:
+        self.clip = clip
+        self.info = model_info(clip.source, variant=variant, device=clip.device)
+        self.model_id = f"{self.info.name}@{self.info.version}"
+        pre = clip.preprocess
+        shape = (1, 3, 1, 1)
+        self._mean = torch.tensor(pre.mean, dtype=torch.float32, device=clip.device).view(shape)
+        self._std = torch.tensor(pre.std, dtype=torch.float32, device=clip.device).view(shape)
+
+    def encode_images(self, frames: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 RGB -> (N, D) float32 unit-norm image embeddings."""
+        size = self.clip.preprocess.size
+        if frames.ndim != 4 or frames.shape[1:] != (size, size, 3) or frames.dtype != np.uint8:
+            raise ValueError(
+                f"expected (N, {size}, {size}, 3) uint8 frames, not {frames.shape} {frames.dtype}"
+            )
+        with _tracer.start_as_current_span(
+            "vision.encode_images",
+            attributes={"vision.batch_size": int(frames.shape[0]), "vision.model_id": self.model_id},
+        ):
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.clip.device)
+                x = x.permute(0, 3, 1, 2).float().div_(255.0)
+                x = (x - self._mean) / self._std
+                emb = self.clip.model.encode_image(x, normalize=True)
+            return emb.float().cpu().numpy()
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Prompts -> (N, D) float32 unit-norm text embeddings."""
+        attributes = {"vision.batch_size": len(texts), "vision.model_id": self.model_id}
+        with _tracer.start_as_current_span("vision.encode_texts", attributes=attributes):
+            with torch.inference_mode():
+                tokens = self.clip.tokenizer(texts).to(self.clip.device)
+                emb = self.clip.model.encode_text(tokens, normalize=True)
+            return emb.float().cpu().numpy()
