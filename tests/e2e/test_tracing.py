@@ -35,6 +35,9 @@ TRACED_PROCESSES = ("gateway", *SERVICES)
 # Every traced process samples everything here, whatever the developer's shell says.
 TRACE_ENV = {"MODGATE_TRACING_ENABLED": "true", "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
 TOLERANCE_NS = 2_000_000  # clock reads of different processes on one host
+# A service's server span ends after its post-response work (BentoML removes the uploaded
+# temp files once the body is sent), which the calling client span does not wait for.
+POST_RESPONSE_NS = 200_000_000
 
 CLIENT = """
 import json, sys
@@ -125,10 +128,16 @@ def _within_parent(spans: list[StoredSpan]) -> list[str]:
     bad = []
     for s in spans:
         parent = by_id.get(s.parent_span_id)
-        if parent and not (
-            parent.start_ns - TOLERANCE_NS <= s.start_ns and s.end_ns <= parent.end_ns + TOLERANCE_NS
-        ):
-            bad.append(f"{s.service_name}/{s.name} outside {parent.service_name}/{parent.name}")
+        if parent is None:
+            continue
+        remote_server = s.kind == "SERVER" and parent.kind == "CLIENT"
+        end_slack = POST_RESPONSE_NS if remote_server else TOLERANCE_NS
+        if not (parent.start_ns - TOLERANCE_NS <= s.start_ns and s.end_ns <= parent.end_ns + end_slack):
+            starts, ends = (s.start_ns - parent.start_ns) / 1e6, (s.end_ns - parent.end_ns) / 1e6
+            bad.append(
+                f"{s.service_name}/{s.name} outside {parent.service_name}/{parent.name}: "
+                f"starts {starts:+.2f} ms, ends {ends:+.2f} ms"
+            )
     return bad
 
 
@@ -166,9 +175,10 @@ def test_one_request_is_one_tree_of_spans_across_the_processes(
             assert call.attributes["modgate.variant"] == "stable"
             assert call.attributes["modgate.retries"] == 0
             assert call.attributes["modgate.breaker.state"] == "closed"
-        # Each service's server span hangs under the gateway's HTTP client span for it.
+        # The service's entry server span hangs under the gateway's HTTP client span for it
+        # (vision's encoder is a BentoML dependency: its own process, called by vision).
         service_servers = find(service, lambda s: s.kind == "SERVER")
-        assert service_servers and all(by_parent_service(spans, s) == "gateway" for s in service_servers)
+        assert any(by_parent_service(spans, s) == "gateway" for s in service_servers), service
         inference = find(service, lambda s: "modgate.batch_size" in s.attributes)
         assert inference, f"{service}: no inference span with a batch size"
         for span in inference:
@@ -225,7 +235,8 @@ def test_modgate_trace_prints_every_service_nested(
             parent = by_id[s["parent_span_id"]]
             assert s["depth"] == depth[parent["span_id"]] + 1
             assert parent["offset_ms"] - 2 <= s["offset_ms"]
-            assert s["offset_ms"] + s["duration_ms"] <= parent["offset_ms"] + parent["duration_ms"] + 2
+            slack_ms = POST_RESPONSE_NS / 1e6 if (s["kind"], parent["kind"]) == ("SERVER", "CLIENT") else 2
+            assert s["offset_ms"] + s["duration_ms"] <= parent["offset_ms"] + parent["duration_ms"] + slack_ms
     # Service server spans sit deeper than the gateway span that called them.
     gateway_depth = min(s["depth"] for s in listed if s["service_name"] == "gateway")
     for service in SERVICES:
