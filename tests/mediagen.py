@@ -96,6 +96,10 @@ class MediaSpec:
     textured: bool = False
     # Font-like attachment streams (mkv), as anime releases carry for their ASS subtitles.
     attachments: int = 0
+    # Audio shorter than the video (None: as long as the video).
+    audio_duration_s: float | None = None
+    # mp4/mov: index (moov) before the data, as streaming-friendly files have it.
+    faststart: bool = False
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
@@ -207,7 +211,7 @@ def _resample(samples: np.ndarray, source_rate: int, rate: int) -> np.ndarray:
 
 
 def make_audio(spec: MediaSpec) -> tuple[np.ndarray, tuple[tuple[float, float, str], ...]]:
-    n = round(spec.duration_s * AUDIO_RATE)
+    n = round((spec.audio_duration_s or spec.duration_s) * AUDIO_RATE)
     if spec.audio == "tone":
         t = np.arange(n) / AUDIO_RATE
         return (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32), ()
@@ -232,7 +236,8 @@ def make_audio(spec: MediaSpec) -> tuple[np.ndarray, tuple[tuple[float, float, s
 def generate(spec: MediaSpec, path: Path) -> Generated:
     """Encode `spec` into `path` (its extension is not consulted: spec.container decides)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = av.open(str(path), mode="w", format=_FORMATS[spec.container])
+    options = {"movflags": "faststart"} if spec.faststart else {}
+    out = av.open(str(path), mode="w", format=_FORMATS[spec.container], options=options)
     try:
         for key, value in spec.metadata:
             out.metadata[key] = value

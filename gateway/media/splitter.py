@@ -58,8 +58,8 @@ _MAX_ALL_STREAMS = 64
 _MAX_STREAM_ERRORS = 32
 
 # Missing more than this much of the declared duration means the upload is truncated.
-_TRUNCATION_MIN_S = 2.0
-_TRUNCATION_FRACTION = 0.1
+_TRUNCATION_MIN_S = 1.0
+_TRUNCATION_FRACTION = 0.05
 
 _ASS_OVERRIDE = re.compile(r"\{[^}]*\}")
 # FFmpeg decoder names -> the codec names callers know.
@@ -177,6 +177,8 @@ class _StreamState:
 
     stream: Any
     kind: str  # audio | video | subtitle
+    # False for a stream the caller skipped: demuxed (to know where the data ends), not decoded.
+    decode: bool = True
     outputs: int = 0
     errors: int = 0
     first_error: str = ""
@@ -499,6 +501,9 @@ class _Splitter:
         cue_chars = 0
 
         states = {s.index: _StreamState(s, k) for s, k in self._kinds(video, audio, subtitles)}
+        for present, kind in ((present_video, "video"), (present_audio, "audio")):
+            if present is not None and present.index not in states:
+                states[present.index] = _StreamState(present, kind, decode=False)
         data_end_s = 0.0
         decode_started = time.monotonic()
         demux_streams = [state.stream for state in states.values()]
@@ -514,7 +519,7 @@ class _Splitter:
                     data_end_s = max(data_end_s, end)
                     if end > self.limits.max_duration_s + 1.0:
                         raise self._too_long(end)
-                if state.given_up:
+                if state.given_up or not state.decode:
                     continue
                 if state.kind == "subtitle":
                     new_cues = self._subtitle_cues(state, packet)

@@ -73,6 +73,22 @@ def test_malformed_media_raises_its_typed_error(
         assert caught.value.message  # says what happened and what to do
 
 
+@pytest.mark.parametrize("fraction", [0.3, 0.6])
+def test_truncated_faststart_mp4_is_refused(make_media: Make, fraction: float) -> None:
+    # The index up front still opens: the missing tail is caught by its declared duration.
+    clip = make_media(MediaSpec(faststart=True))
+    assert clip.data[4:8] == b"ftyp" and b"moov" in clip.data[:64]
+    with pytest.raises(errors.TruncatedMedia, match="upload the complete file"):
+        split_media(truncated(clip.data, fraction), SplitOptions(), MediaLimits())
+
+
+def test_skipped_longer_video_is_not_mistaken_for_truncation(make_media: Make) -> None:
+    clip = make_media(MediaSpec(container="mkv", duration_s=6.0, audio_duration_s=2.0))
+    media = split_media(clip.path, SplitOptions(video=False), MediaLimits())
+    assert media.info.has_video and media.frames == []
+    assert abs(media.audio_duration_s - 2.0) <= 0.050
+
+
 def test_wrong_extension_is_ignored_for_a_valid_file(make_media: Make, tmp_path: Path) -> None:
     webm = make_media(MediaSpec(container="webm"))
     path = save(webm.data, tmp_path / "actually-webm.mp4")
