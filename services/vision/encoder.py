@@ -36,16 +36,15 @@ class ClipEncoder:
             raise ValueError(
                 f"expected (N, {size}, {size}, 3) uint8 frames, not {frames.shape} {frames.dtype}"
             )
-        with _tracer.start_as_current_span(
-            "vision.encode_images",
-            attributes={"vision.batch_size": int(frames.shape[0]), "vision.model_id": self.model_id},
-        ):
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.clip.device)
-                x = x.permute(0, 3, 1, 2).float().div_(255.0)
-                x = (x - self._mean) / self._std
-                emb = self.clip.model.encode_image(x, normalize=True)
-            return emb.float().cpu().numpy()
+        # No span here: this runs inside BentoML's batch function, whose ambient trace context is
+        # the first request the dispatcher ever served, so a span would land in that stale trace.
+        # The per-request "vision.encode" span carries the batch size and model id instead.
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.clip.device)
+            x = x.permute(0, 3, 1, 2).float().div_(255.0)
+            x = (x - self._mean) / self._std
+            emb = self.clip.model.encode_image(x, normalize=True)
+        return emb.float().cpu().numpy()
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Prompts -> (N, D) float32 unit-norm text embeddings."""
