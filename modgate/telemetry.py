@@ -29,7 +29,11 @@ W3C context extracted from metadata), :func:`instrument_httpx_client` (client sp
 ``traceparent`` injected into calls to services), :func:`bentoml_tracing_config` (the
 ``@bentoml.service(**config)`` tracing section; :func:`setup_telemetry` also hands BentoML
 our provider so its HTTP server span and the service's own spans share one resource and
-exporter).
+exporter, and makes BentoML's uvicorn start every request from an empty context, so a
+keep-alive request cannot inherit the previous request's trace).
+
+BentoML batch functions (``@bentoml.api(batchable=True)``) run in the context of the first
+request their dispatcher served: do not open spans there; see :func:`batch_spans`.
 
 Span attribute names the tools understand (``modgate trace`` shows them) are in :class:`Attr`.
 """
