@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +141,8 @@ def address_problem(address: IPAddress, allowed: tuple[IPNetwork, ...] = ()) -> 
     inner = _embedded_ipv4(address)
     if inner != address and any(inner in network for network in allowed):
         return None
-    for candidate in {address, inner}:
+    # The embedded IPv4 address first: it says where the packets would really go.
+    for candidate in dict.fromkeys((inner, address)):
         if candidate.is_loopback:
             return "a loopback address"
         if candidate.is_link_local:
@@ -225,23 +228,25 @@ def _too_large(size: int, maximum: int) -> MediaTooLarge:
     )
 
 
-def _ssl_context(policy: FetchPolicy) -> ssl.SSLContext:
+@functools.cache
+def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    # Loading the trust store takes tens of milliseconds: once per process, not per fetch.
     context = ssl.create_default_context()
-    if policy.ca_file is not None:
-        context.load_verify_locations(cafile=str(policy.ca_file))
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
     return context
 
 
-async def _download(policy: FetchPolicy, uri: str, spool: Any) -> int:
+async def _download(policy: FetchPolicy, first: Target, spool: Any) -> int:
     """Follow (checked) redirects and write the body to `spool`; returns the byte count."""
     timeout = httpx.Timeout(policy.timeout_s)
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    verify = _ssl_context(policy.ca_file)
     async with httpx.AsyncClient(
-        follow_redirects=False, trust_env=False, timeout=timeout, limits=limits, verify=_ssl_context(policy)
+        follow_redirects=False, trust_env=False, timeout=timeout, limits=limits, verify=verify
     ) as client:
-        url = uri
-        for hop in range(policy.max_redirects + 1):
-            target = await vet(url, policy, hop=hop)
+        target = first
+        for hop in range(1, policy.max_redirects + 2):
             request = client.build_request(
                 "GET",
                 target.request_url(),
@@ -260,7 +265,9 @@ async def _download(policy: FetchPolicy, uri: str, spool: Any) -> int:
                         raise BadMediaUri(
                             f"fetching media_uri got HTTP {response.status_code} without Location"
                         )
-                    url = urljoin(target.url, location)
+                    if hop > policy.max_redirects:
+                        break
+                    target = await vet(urljoin(target.url, location), policy, hop=hop)
                     continue
                 if response.status_code != 200:
                     raise BadMediaUri(
@@ -289,6 +296,39 @@ async def _download(policy: FetchPolicy, uri: str, spool: Any) -> int:
         )
 
 
+class _Budget:
+    """The fetch's one time limit: uri_fetch_timeout_s, or the caller's deadline when sooner."""
+
+    def __init__(self, policy: FetchPolicy, deadline_s: float | None) -> None:
+        self.policy = policy
+        self.by_deadline = deadline_s is not None and deadline_s < policy.timeout_s
+        limit = min(policy.timeout_s, deadline_s) if deadline_s is not None else policy.timeout_s
+        self.ends = time.monotonic() + max(limit, 0.0)
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.left()):
+                yield
+        except TimeoutError:
+            if self.by_deadline:
+                raise DeadlineExceeded(
+                    "the request deadline passed while fetching media_uri; allow a longer deadline"
+                ) from None
+            raise FetchTooSlow(
+                f"fetching media_uri took longer than {self.policy.timeout_s:g} s; serve it faster or "
+                "send the media bytes",
+                limit="fetch_time_s",
+                value=self.policy.timeout_s,
+                maximum=self.policy.timeout_s,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BadMediaUri(f"fetching media_uri failed: {type(exc).__name__}: {exc}") from None
+
+    def left(self) -> float:
+        return max(self.ends - time.monotonic(), 0.0)
+
+
 @contextlib.asynccontextmanager
 async def fetched_media(
     uri: str, policy: FetchPolicy, *, spool_dir: Path | None = None, deadline_s: float | None = None
@@ -299,29 +339,16 @@ async def fetched_media(
             "fetching media over http(s) is disabled on this gateway; send the media bytes "
             "inline (Moderate) or streamed (ModerateStream)"
         )
-    by_deadline = deadline_s is not None and deadline_s < policy.timeout_s
-    limit_s = min(policy.timeout_s, deadline_s) if deadline_s is not None else policy.timeout_s
+    budget = _Budget(policy, deadline_s)
+    # The first hop is checked before anything is set up: most refusals end here.
+    async with budget.guard():
+        first = await vet(uri, policy)
     fd, name = tempfile.mkstemp(prefix="modgate-fetch-", suffix=".media", dir=spool_dir)
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as spool:
-            try:
-                async with asyncio.timeout(max(limit_s, 0.0)):
-                    size = await _download(policy, uri, spool)
-            except TimeoutError:
-                if by_deadline:
-                    raise DeadlineExceeded(
-                        "the request deadline passed while fetching media_uri; allow a longer deadline"
-                    ) from None
-                raise FetchTooSlow(
-                    f"fetching media_uri took longer than {policy.timeout_s:g} s; serve it faster or send "
-                    "the media bytes",
-                    limit="fetch_time_s",
-                    value=policy.timeout_s,
-                    maximum=policy.timeout_s,
-                ) from None
-            except httpx.HTTPError as exc:
-                raise BadMediaUri(f"fetching media_uri failed: {type(exc).__name__}: {exc}") from None
+            async with budget.guard():
+                size = await _download(policy, first, spool)
         if size == 0:
             raise EmptyMedia("the media fetched from media_uri is empty (0 bytes)")
         yield path
