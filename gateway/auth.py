@@ -81,12 +81,13 @@ def parse_tokens(data: object, *, source: str, policies: Iterable[str]) -> dict[
             "(see `python -m gateway.auth new --help`)"
         )
     callers: dict[bytes, Caller] = {}
-    for key, value in data.items():
+    for number, (key, value) in enumerate(data.items(), start=1):
         digest = str(key).strip().lower()
         if not _DIGEST.match(digest):
+            # The key is not echoed: it may be a token pasted in by mistake.
             raise TokensFileError(
-                f"tokens file {source}: key {str(key)[:16]!r}... is not a sha256 hex digest; store "
-                "sha256(token), never the token itself"
+                f"tokens file {source}: the key of entry {number} is not a sha256 hex digest; store "
+                "sha256(token) (python -m gateway.auth digest), never the token itself"
             )
         try:
             entry = _Entry.model_validate(value)

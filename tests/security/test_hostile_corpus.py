@@ -33,8 +33,8 @@ pytestmark = pytest.mark.timeout(300)
 DEADLINE_S = 30.0
 MiB = 1024 * 1024
 # Growth of gateway + worker RSS over the whole corpus, after warm-up; and the peak at any time.
-MAX_RSS_GROWTH = 200 * MiB
-MAX_RSS_PEAK = 1536 * MiB
+MAX_RSS_GROWTH = 128 * MiB
+MAX_RSS_PEAK = 768 * MiB
 
 
 class _CountingHandler(BaseHTTPRequestHandler):
