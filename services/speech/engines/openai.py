@@ -6,11 +6,16 @@ is never called.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from services.speech.config import SpeechSettings
 from services.speech.engines import ChunkSegment, ChunkTranscript
 from services.speech.models import ResolvedWeights
+
+if TYPE_CHECKING:
+    from whisper.model import Whisper
 
 
 def resolve_device(requested: str) -> str:
@@ -41,6 +46,22 @@ class OpenAIWhisperEngine:
         self.name = "openai-whisper/" + ("fp16" if self._fp16 else "fp32")
         self.multilingual = bool(model.is_multilingual)
         self.languages = frozenset(LANGUAGES) if self.multilingual else frozenset({"en"})
+        self._compile_word_alignment(settings.threads)
+
+    @staticmethod
+    def _compile_word_alignment(threads: int) -> None:
+        """Word timestamps use numba-jitted DTW, compiled on first use: about 5-10 s on two cores.
+        Pay that at load time, not in the first request that contains speech."""
+        import numba
+        import torch
+        from whisper.timing import dtw
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        dtw(torch.zeros((2, 4)))
+
+    @property
+    def model(self) -> Whisper:
+        return self._model
 
     def transcribe(self, audio: np.ndarray, language: str | None) -> ChunkTranscript:
         import torch
