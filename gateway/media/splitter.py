@@ -511,7 +511,9 @@ class _Splitter:
             packets = self.container.demux(demux_streams) if demux_streams else iter(())
             for packet in packets:
                 self.clock.check()
-                state = states.get(packet.stream_index)
+                # By the stream the packet decodes with: a damaged matroska file can yield a
+                # packet whose stream_index disagrees with it (audio frames in the video path).
+                state = states.get(packet.stream.index)
                 if state is None:
                     continue  # some demuxers hand out packets of streams not asked for
                 if packet.pts is not None and packet.time_base is not None and packet.size:
