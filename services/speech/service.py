@@ -92,7 +92,8 @@ class Speech:
         self.settings = SETTINGS
         self.transcriber = build_transcriber(self.settings)
 
-    @bentoml.api(route="/transcribe")
+    # output_spec given explicitly: the annotation also admits the JSONResponse of a 4xx answer.
+    @bentoml.api(route="/transcribe", output_spec=SpeechResult)
     def transcribe(
         self,
         audio: Path,
@@ -100,25 +101,30 @@ class Speech:
         dtype: str,
         language: str | None = None,
         variant: str | None = None,
-    ) -> SpeechResult:
+    ) -> SpeechResult | JSONResponse:
         """Transcribe raw 16 kHz mono PCM (see the module docstring for the request shape)."""
         started = time.perf_counter()
+        if variant not in (None, "", self.settings.variant):
+            return _error(
+                409,
+                "variant",
+                f"this replica serves variant {self.settings.variant!r}, not {variant!r}: check the "
+                "gateway's upstream URL for that variant",
+            )
         try:
-            if variant not in (None, "", self.settings.variant):
-                raise AudioError(
-                    409,
-                    "variant",
-                    f"this replica serves variant {self.settings.variant!r}, not {variant!r}: check the "
-                    "gateway's upstream URL for that variant",
-                )
             pcm = open_pcm(
                 audio, sample_rate=sample_rate, dtype=dtype, max_seconds=self.settings.max_audio_seconds
             )
             decode_ms = (time.perf_counter() - started) * 1000.0
             result = self.transcriber.transcribe(pcm, language)
         except AudioError as exc:
-            # Returned, not raised: BentoML 1.4 wraps raised errors' JSON in a list.
-            return JSONResponse({"error": exc.message, "field": exc.field}, status_code=exc.status)  # type: ignore[return-value]
+            return _error(exc.status, exc.field, exc.message)
         result.timings_ms["decode_ms"] = round(decode_ms, 2)
         result.timings_ms["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
         return result
+
+
+def _error(status: int, field: str, message: str) -> JSONResponse:
+    """A 4xx JSON answer. Returned rather than raised: BentoML 1.4 answers a raised exception's
+    message wrapped in a one-element list, and the gateway should not have to special-case that."""
+    return JSONResponse({"error": message, "field": field}, status_code=status)
