@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from modgate.wire import SpeechResult
@@ -45,10 +44,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[]
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     command = [bentoml, "serve", "services.speech.service:Speech", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
-        # Own process group: teardown stops BentoML's worker processes with it.
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -70,15 +66,22 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop bentoml serve and every process it started (its worker runs in its own session)."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):  # workers left behind by an unclean exit
-        os.killpg(proc.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        child.kill()
+    psutil.wait_procs(alive, timeout=10)
 
 
 def post(url: str, pcm: bytes, **fields: str) -> httpx.Response:
