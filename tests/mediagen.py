@@ -100,6 +100,8 @@ class MediaSpec:
     audio_duration_s: float | None = None
     # mp4/mov: index (moov) before the data, as streaming-friendly files have it.
     faststart: bool = False
+    # Video encoder (default: libx264; libvpx-vp9 in webm). E.g. "libvpx" for VP8.
+    video_codec: str | None = None
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
@@ -246,12 +248,14 @@ def generate(spec: MediaSpec, path: Path) -> Generated:
         webm = spec.container == "webm"
         video = None
         if spec.video:
-            video = out.add_stream("libvpx-vp9" if webm else "libx264", rate=spec.fps)
+            codec = spec.video_codec or ("libvpx-vp9" if webm else "libx264")
+            video = out.add_stream(codec, rate=spec.fps)
             video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
-            options = {"deadline": "realtime", "cpu-used": "8"} if webm else {"preset": spec.preset}
+            x264 = codec == "libx264"
+            options = {"preset": spec.preset} if x264 else {"deadline": "realtime", "cpu-used": "8"}
             if spec.gop:
                 options["g"] = str(spec.gop)
-                if not webm:
+                if x264:
                     options["x264-params"] = f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0"
             video.options = options
         audio_stream = None

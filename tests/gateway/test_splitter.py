@@ -76,6 +76,15 @@ def test_containers_split_into_audio_frames_and_exact_subtitles(
     assert [read_frame_number(f.image) for f in media.frames] == [0, 25, 50, 75]
 
 
+def test_webm_with_vp8_video(make_media: Make) -> None:
+    clip = make_media(MediaSpec(container="webm", video_codec="libvpx"))
+    media = split_media(clip.path, SplitOptions(), MediaLimits())
+
+    assert (media.info.container, media.info.video_codec, media.info.audio_codec) == ("webm", "vp8", "opus")
+    assert [read_frame_number(f.image) for f in media.frames] == [0, 25, 50, 75]
+    assert abs(media.audio_duration_s - clip.audio_duration_s) <= 0.050
+
+
 def test_speech_audio_is_16k_mono_on_the_media_timeline(make_media: Make) -> None:
     clip = make_media(SPEECH_CLIP)
     media = split_media(clip.path, SplitOptions(), MediaLimits())
