@@ -272,15 +272,19 @@ class Lexicon:
 
     # --- matching ---
 
-    def find(self, folded: Folded) -> list[Hit]:
+    def find(self, folded: Folded, *, all_hashtags: bool = False) -> list[Hit]:
+        """Every hit in the text; `all_hashtags`: treat each word as a hashtag (blocklist terms
+        are then also found inside words)."""
         hits: list[Hit] = []
-        for candidate in self._candidates(folded.text):
+        for candidate in self._candidates(folded.text, all_hashtags):
             hits.extend(self._match_candidate(candidate, folded))
         hits.extend(self._match_regexes(folded))
         return _dedupe(hits)
 
-    def _candidates(self, text: str) -> Iterable[_Candidate]:
+    def _candidates(self, text: str, all_hashtags: bool = False) -> Iterable[_Candidate]:
         units = [u for m in _SPLIT.finditer(text) if (u := word_unit(m.group(), m.start())) is not None]
+        if all_hashtags:
+            units = [Unit(u.options, u.positions, hashtag=True) for u in units]
         # Runs of single characters (f u c k, k i l l y o u) become one word...
         merged: list[Unit] = []
         i = 0

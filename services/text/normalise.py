@@ -246,16 +246,24 @@ def replace_emoji(text: str) -> str:
 # --- semantic view ------------------------------------------------------------------------
 
 _HASHTAG = re.compile(r"#(\w+)")
+_BARE_WORD = re.compile(r"(?<![\S])(?=\w)")
 # Three or more single characters joined by one separator each: "k i l l", "k.i.l.l", "k-i-l-l".
 _SPACED = re.compile(r"(?<![\w@$])(?:[\w@$!][ .\-_*]){2,}[\w@$!](?![\w@$])")
 _SPACES = re.compile(r"\s+")
 
 
 def semantic_text(
-    text: str, *, segmenter: WordSegmenter | None = None, vocabulary: frozenset[str] | None = None
+    text: str,
+    *,
+    segmenter: WordSegmenter | None = None,
+    vocabulary: frozenset[str] | None = None,
+    all_hashtags: bool = False,
 ) -> str:
-    """What the sentence encoder reads: obfuscations undone, hashtags and emoji as words."""
+    """What the sentence encoder reads: obfuscations undone, hashtags and emoji as words.
+    `all_hashtags`: every word is a hashtag even without '#' (an item whose source is hashtag)."""
     text = strip_controls(text)
+    if all_hashtags:
+        text = _BARE_WORD.sub("#", text)
     text = unicodedata.normalize("NFKC", text)
     text = replace_emoji(text)
 

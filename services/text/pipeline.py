@@ -140,9 +140,11 @@ class TextModerator:
         self.segmenter = segmenter
         self.vocabulary = segmenter.words if segmenter is not None else None
 
-    def view(self, text: str) -> str:
+    def view(self, text: str, *, all_hashtags: bool = False) -> str:
         """The encoder's view of a text (also applied to policy exemplars, for symmetry)."""
-        return semantic_text(text, segmenter=self.segmenter, vocabulary=self.vocabulary)
+        return semantic_text(
+            text, segmenter=self.segmenter, vocabulary=self.vocabulary, all_hashtags=all_hashtags
+        )
 
     def build_policy(self, policy: Policy, embed: Embedder) -> PolicyBundle:
         categories = {name: rule.exemplars for name, rule in policy.text_categories().items()}
@@ -179,7 +181,7 @@ class TextModerator:
         chunks: list[tuple[int, int]] = []
         chunk_texts: list[str] = []
         for chunk in chunk_spans(text, self.chunk_words):
-            view = self.view(text[chunk.start : chunk.end])
+            view = self.view(text[chunk.start : chunk.end], all_hashtags=item.source == "hashtag")
             if view:
                 chunks.append((chunk.start, chunk.end))
                 chunk_texts.append(view)
@@ -223,7 +225,7 @@ class TextModerator:
                             )
                         )
             if item.folded.text.strip():
-                for hit in bundle.lexicon.find(item.folded):
+                for hit in bundle.lexicon.find(item.folded, all_hashtags=item.item.source == "hashtag"):
                     scores[hit.category] = max(scores.get(hit.category, 0.0), hit.score)
                     matches.append(_lexicon_match(hit))
             row += n

@@ -172,3 +172,10 @@ def test_overlapping_hits_keep_the_longest(default_policy: Policy) -> None:
     text = "motherfucker"
     hits = _find(Lexicon.for_policy(default_policy), text)
     assert [(h.start, h.end) for h in hits] == [(0, len(text))]
+
+
+def test_hashtag_items_find_blocklist_terms_inside_bare_words(blocklist: Lexicon) -> None:
+    text = "pleasekillyourselfnow fyp"
+    assert _find(blocklist, text) == []  # ordinary text: whole words only
+    hits = blocklist.find(fold(text), all_hashtags=True)
+    assert [text[h.start : h.end] for h in hits] == ["killyourself"]

@@ -135,3 +135,12 @@ def test_chunks_of_a_long_transcript() -> None:
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
     # Windows follow each other without gaps in the words.
     assert sum(len(text[c.start : c.end].split()) for c in chunks) == len(text.split())
+
+
+def test_hashtag_items_split_bare_words(segmenter: WordSegmenter) -> None:
+    text = "killyourself whereyoulive #fyp 🔪"
+    assert (
+        semantic_text(text, segmenter=segmenter, all_hashtags=True)
+        == "kill yourself where you live fyp knife"
+    )
+    assert semantic_text(text, segmenter=segmenter) == "killyourself whereyoulive fyp knife"

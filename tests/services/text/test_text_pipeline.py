@@ -186,3 +186,11 @@ def test_policy_store_rereads_when_caller_holds_another_version(
 def test_policy_store_refuses_a_broken_directory_at_start(tmp_path: Path, text_encoder: Encoder) -> None:
     with pytest.raises(PolicyError, match=r"no \*\.yaml policy files"):
         PolicyStore(tmp_path, lambda p: None, reload_s=0)  # type: ignore[arg-type, return-value]
+
+
+def test_hashtag_source_items(
+    moderator: TextModerator, default_bundle: PolicyBundle, text_encoder: Encoder
+) -> None:
+    items = [TextItem(id="h", text="killyourself nobodycares", source="hashtag")]
+    [result] = moderator.moderate(items, default_bundle, text_encoder.encode)
+    assert result.scores["self_harm"] >= default_bundle.policy.categories["self_harm"].thresholds.review
