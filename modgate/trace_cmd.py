@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=Path,
         default=None,
-        help="trace database (default: MODGATE_TRACE_DB, else ~/.modgate/traces.db)",
+        help="trace database (default: MODGATE_TRACE_DB, else $MODGATE_HOME/traces.db, "
+        "else ~/.modgate/traces.db; `modgate up` writes there)",
     )
     parser.add_argument("--json", action="store_true", help="print the spans as JSON instead")
     parser.add_argument(

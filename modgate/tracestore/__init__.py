@@ -16,6 +16,10 @@ __all__ = ["StoredSpan", "TraceStore", "default_db_path"]
 
 
 def default_db_path() -> Path:
-    """MODGATE_TRACE_DB, else ~/.modgate/traces.db (shared by the store and `modgate trace`)."""
+    """MODGATE_TRACE_DB, else $MODGATE_HOME/traces.db, else ~/.modgate/traces.db: where
+    `modgate up` keeps its trace store, so `modgate trace` finds it without options."""
     configured = os.environ.get("MODGATE_TRACE_DB", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".modgate" / "traces.db"
+    if configured:
+        return Path(configured).expanduser()
+    home = os.environ.get("MODGATE_HOME", "").strip()
+    return (Path(home).expanduser() if home else Path.home() / ".modgate") / "traces.db"

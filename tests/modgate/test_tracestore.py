@@ -35,11 +35,11 @@ h.shutdown()
 """
 
 
-def _modgate_trace(*args: str) -> subprocess.CompletedProcess[str]:
+def _modgate_trace(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modgate.cli", "trace", *args],
         cwd=REPO,
-        env=clean_env(),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -99,7 +99,10 @@ def test_nested_spans_are_stored_and_printed_as_a_nested_waterfall(trace_store: 
         assert p_start <= c_start and c_start + c_dur <= p_start + p_dur + 0.1, (child, parent)
     assert timing["outer"][1] >= 50.0 and timing["inner"][1] >= 10.0
 
-    as_json = json.loads(_modgate_trace("--last", "--json", "--db", str(trace_store.db_path)).stdout)
+    # No --db: `modgate up` keeps the store in $MODGATE_HOME, and `modgate trace` looks there.
+    as_json = json.loads(
+        _modgate_trace("--last", "--json", MODGATE_HOME=str(trace_store.db_path.parent)).stdout
+    )
     assert as_json["trace_id"] == trace_id
     assert [(s["name"], s["depth"]) for s in as_json["spans"]] == [
         ("outer", 0),
