@@ -7,6 +7,9 @@ median over ``--repeats`` timed runs after one warm-up run:
 
   s/audio-min   seconds of wall time per minute of audio (lower is better)
   RTF           real-time factor, wall time / audio duration
+  cpu s/min     CPU seconds (all threads of this process) per minute of audio: what the work
+                costs in cores, and much less inflated than wall time when other processes
+                compete for the CPU
   WER           word error rate against the script (a sanity check, not a quality study)
 
 Configurations (one invocation, same machine, same threads):
@@ -61,14 +64,18 @@ def settings_for(config: dict[str, str], threads: int) -> SpeechSettings:
     )
 
 
-def timed_runs(transcriber: Transcriber, audio: PcmAudio, repeats: int) -> tuple[list[float], SpeechResult]:
-    result = transcriber.transcribe(audio)  # warm-up
-    walls = []
+def timed_runs(
+    transcriber: Transcriber, audio: PcmAudio, repeats: int
+) -> tuple[list[float], list[float], SpeechResult]:
+    """(wall seconds per run, CPU seconds per run, last result) after one warm-up run."""
+    result = transcriber.transcribe(audio)
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
         result = transcriber.transcribe(audio)
-        walls.append(time.perf_counter() - started)
-    return walls, result
+        walls.append(time.perf_counter() - wall_start)
+        cpus.append(time.process_time() - cpu_start)
+    return walls, cpus, result
 
 
 def measure(
@@ -77,8 +84,8 @@ def measure(
     started = time.perf_counter()
     transcriber = build_transcriber(settings_for(config, threads))
     load_s = time.perf_counter() - started
-    walls, result = timed_runs(transcriber, speech, repeats)
-    silence_walls, silent = timed_runs(transcriber, silence, max(1, repeats // 2))
+    walls, cpus, result = timed_runs(transcriber, speech, repeats)
+    silence_walls, _, silent = timed_runs(transcriber, silence, max(1, repeats // 2))
     wall = statistics.median(walls)
     silence_wall = statistics.median(silence_walls)
     text = " ".join(s.text for s in result.segments)
@@ -94,6 +101,8 @@ def measure(
         "wall_s_median": round(wall, 3),
         "s_per_audio_min": round(wall / speech.seconds * 60.0, 3),
         "rtf": round(wall / speech.seconds, 4),
+        "cpu_s_runs": [round(c, 3) for c in cpus],
+        "cpu_s_per_audio_min": round(statistics.median(cpus) / speech.seconds * 60.0, 3),
         "wer": round(word_error_rate(" ".join(SENTENCES * 2), text), 4),
         "silence_audio_s": silence.seconds,
         "silence_s_per_audio_min": round(silence_wall / silence.seconds * 60.0, 4),
@@ -129,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         f"\nspeech: {speech.seconds:.1f} s espeak-ng track, {args.threads} threads, median of {args.repeats}"
     )
     header = f"{'engine':<22}{'model':<10}{'s/audio-min':>12}{'RTF':>8}{'WER':>7}{'load s':>8}"
-    header += f"{'silence s/min':>15}"
+    header += f"{'cpu s/min':>11}{'silence s/min':>15}"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
             f"{row['engine_label']:<22}{row['model']:<10}{row['s_per_audio_min']:>12.2f}{row['rtf']:>8.3f}"
-            f"{row['wer']:>7.1%}{row['load_s']:>8.1f}{row['silence_s_per_audio_min']:>15.3f}"
+            f"{row['wer']:>7.1%}{row['load_s']:>8.1f}{row['cpu_s_per_audio_min']:>11.2f}"
+            f"{row['silence_s_per_audio_min']:>15.3f}"
         )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} cpus)")
 
