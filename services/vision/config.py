@@ -54,8 +54,8 @@ class VisionSettings(BaseSettings):
     max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_size: int = Field(default=32, ge=2)  # frames per model batch (BentoML needs >= 2)
     max_latency_ms: int = Field(default=20_000, ge=10)  # queueing budget before BentoML sheds with 503
-    # Max per-channel dHash Hamming distance (of 64 bits) for a frame to count as a
-    # near-duplicate of an earlier one in the same request; -1 turns de-duplication off.
+    # Max per-channel (Y, Cb, Cr) dHash Hamming distance, of 112 bits, for a frame to count as a
+    # near-duplicate of an earlier one in the same request (see dedup.py); -1 turns it off.
     dedup_distance: int = Field(default=4, ge=-1, le=64)
     threads: int | None = Field(default=None, ge=1)  # torch intra-op threads; None = torch default
 

@@ -88,8 +88,8 @@ def resize_to_model(image: Image.Image, pre: Preprocess) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)[top : top + size, left : left + size]
 
 
-def decode_image(data: bytes, pre: Preprocess, *, label: str) -> np.ndarray:
-    """Decode a JPEG (or any PIL-readable still image) to model resolution."""
+def open_image(data: bytes, pre: Preprocess, *, label: str) -> Image.Image:
+    """Decode a JPEG (or any PIL-readable still image), at reduced size when that is free."""
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
@@ -107,7 +107,11 @@ def decode_image(data: bytes, pre: Preprocess, *, label: str) -> np.ndarray:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FrameError(f"{label} is not a decodable image ({exc}); send JPEG bytes or raw uint8") from None
-    return resize_to_model(image, pre)
+    return image
+
+
+def decode_image(data: bytes, pre: Preprocess, *, label: str) -> np.ndarray:
+    return resize_to_model(open_image(data, pre, label=label), pre)
 
 
 def decode_raw(data: bytes, shape: RawShape, *, label: str) -> np.ndarray:

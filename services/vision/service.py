@@ -46,7 +46,7 @@ At most MODGATE_VISION_MAX_FRAMES_PER_REQUEST (64) frames per request. For examp
                data={"timestamps_ms": json.dumps(ts), "policy": "default", "frame_format": "jpeg"})
 
 JPEG frames are resized like open_clip's eval transform (short side to the input size, centre
-crop). Frames whose per-channel perceptual hash is within MODGATE_VISION_DEDUP_DISTANCE of an
+crop). Frames whose perceptual hash (dHash of Y, Cb, Cr) is within MODGATE_VISION_DEDUP_DISTANCE of an
 earlier frame in the same request are not sent to the model; they get that frame's scores.
 
 Response
@@ -58,7 +58,7 @@ were copied, or null), ``duplicates_skipped``, ``batch_sizes`` (sizes of the mod
 request's frames rode in; larger than the request's own frame count when BentoML's adaptive
 batching merged concurrent requests), ``model`` (name, version = weights sha256 prefix,
 engine, variant, calibrated), ``policy`` (name, version, digest of the policy scored against)
-and ``timings_ms`` (decode, dedup, encode, score, total). Scores are evidence, never a decision.
+and ``timings_ms`` (decode incl. hashing, dedup, encode, score, total). Scores are evidence, never a decision.
 
 ``POST /info`` (empty JSON body ``{}``) answers :class:`modgate.wire.VisionInfo`: model,
 input_size (for raw frames), limits, dedup distance and the policies held.
@@ -97,7 +97,8 @@ import anyio
 import bentoml
 import numpy as np
 from opentelemetry import trace
-from pydantic import BeforeValidator
+from PIL import Image
+from pydantic import BeforeValidator, Field
 from starlette.responses import JSONResponse
 
 from modgate import telemetry
@@ -106,7 +107,7 @@ from modgate.wire import FrameScore, ModelInfo, VisionInfo, VisionResult
 from services.vision.calibration import score_frames
 from services.vision.config import VisionSettings
 from services.vision.dedup import dhash, find_duplicates
-from services.vision.frames import FrameError, RawShape, decode_image, decode_raw
+from services.vision.frames import FrameError, RawShape, decode_raw, open_image, resize_to_model
 from services.vision.models import ModelSourceError, Preprocess, resolve_source
 from services.vision.prompts import PolicyStore, PromptCache, UnknownPolicy, policy_ref
 
@@ -293,8 +294,9 @@ class Vision:
     @bentoml.api(route="/score")
     async def score(
         self,
-        frames: list[Path] | None = None,
-        timestamps_ms: list[int] | None = None,
+        # BentoML's idiom for optional list parameters (`list[Path] | None` loses its file handling).
+        frames: list[Path] = Field(default_factory=list),  # noqa: B008
+        timestamps_ms: list[int] = Field(default_factory=list),  # noqa: B008
         policy: FormText = "default",
         policy_version: FormText | None = None,
         frame_format: Literal["jpeg", "raw"] = "jpeg",
@@ -304,7 +306,7 @@ class Vision:
         """Score frames against a policy's vision prompts (see the module docstring)."""
         try:
             return await self._score(
-                frames or [], timestamps_ms or [], policy, policy_version, frame_format, raw_shape, variant
+                frames, timestamps_ms, policy, policy_version, frame_format, raw_shape, variant
             )
         except FrameError as exc:
             error = _RequestError(exc.status, exc.field, str(exc))
@@ -356,9 +358,10 @@ class Vision:
         frame_format: str,
         raw_shape: list[int] | None,
         pre: Preprocess,
-    ) -> list[np.ndarray]:
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Model-resolution pixels and perceptual hashes, one per frame."""
         shape = RawShape.parse(raw_shape, pre.size) if frame_format == "raw" else None
-        decoded = []
+        pixels, hashes = [], []
         for i, path in enumerate(paths):
             label = f"frame {i} (timestamp {timestamps_ms[i]} ms)"
             size = path.stat().st_size
@@ -370,10 +373,14 @@ class Vision:
                 )
             data = path.read_bytes()
             if shape is not None:
-                decoded.append(decode_raw(data, shape, label=label))
+                frame = decode_raw(data, shape, label=label)
+                pixels.append(frame)
+                hashes.append(dhash(Image.fromarray(frame)))
             else:
-                decoded.append(decode_image(data, pre, label=label))
-        return decoded
+                image = open_image(data, pre, label=label)
+                pixels.append(resize_to_model(image, pre))
+                hashes.append(dhash(image))
+        return pixels, hashes
 
     async def _encode(self, frames: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
         """Unit-norm embeddings of `frames`, and the sizes of the model batches they rode in."""
@@ -406,11 +413,10 @@ class Vision:
                 HTTPStatus.SERVICE_UNAVAILABLE, "", f"the vision model is not ready ({exc}); retry shortly"
             ) from None
         t_decode = time.perf_counter()
-        decoded = await anyio.to_thread.run_sync(
+        decoded, hashes = await anyio.to_thread.run_sync(
             self._decode, paths, timestamps_ms, frame_format, raw_shape, ready.preprocess
         )
         t_dedup = time.perf_counter()
-        hashes = await anyio.to_thread.run_sync(lambda: [dhash(f) for f in decoded])
         duplicate_of = find_duplicates(hashes, self.settings.dedup_distance)
         unique = [i for i, d in enumerate(duplicate_of) if d is None]
         t_encode = time.perf_counter()
