@@ -16,14 +16,15 @@ HTTP API (what the gateway calls)
                                                 #   holding another re-reads MODGATE_POLICY_DIR first
       "variant": "stable",                      # optional: stable|canary; the other variant -> 409
       "items": [
-        {"id": "title", "text": "I know where you live", "source": "title"},
+        {"id": "title", "text": "I know where you live, f.u.c.k loser", "source": "title"},
         {"id": "seg-3", "text": "see you tonight", "source": "transcript",
          "start_ms": 3200, "end_ms": 5900}      # start_ms/end_ms optional
       ]
     }
 
-``source`` is one of title, description, hashtag, caption, subtitle, transcript, metadata. Unknown
-fields are rejected. The 200 response is a ``modgate.wire.TextResult``::
+``source`` is one of title, description, hashtag, caption, subtitle, transcript, metadata (with
+``hashtag`` every word is read as a hashtag: run-together words are split, blocklist terms are
+found inside them). Unknown fields are rejected. The 200 response is a ``modgate.wire.TextResult``::
 
     {
       "items": [
@@ -32,9 +33,9 @@ fields are rejected. The 200 response is a ``modgate.wire.TextResult``::
          "matches": [                                                           # strongest first
            {"category": "violence", "score": 0.91, "signal": "semantic",
             "evidence": "nearest exemplar: \\"I know where you live and I am going to hurt you.\\"",
-            "span_start": 0, "span_end": 21},
+            "span_start": 0, "span_end": 36},
            {"category": "harassment", "score": 0.6, "signal": "lexicon",
-            "evidence": "profanity: fuck (written \\"f.u.c.k\\")", "span_start": 30, "span_end": 37}],
+            "evidence": "profanity: fuck (written \\"f.u.c.k\\")", "span_start": 23, "span_end": 30}],
          "language": "en",
          "notes": []}
       ],
@@ -46,9 +47,10 @@ fields are rejected. The 200 response is a ``modgate.wire.TextResult``::
 
 Scores are in [0, 1], compared by the gateway with the policy's thresholds (the service never
 decides). ``signal`` is ``semantic`` (similarity to the category's exemplars; span = the scored
-window), ``lexicon`` (profanity list, into the policy's profanity category) or ``blocklist`` (the
-category's terms and regexes). Spans are ``[span_start, span_end)`` in Unicode code points (Python
-string indices) of the item text as sent - a JavaScript client must convert from UTF-16 units.
+window; listed when the score is at least MODGATE_TEXT_EVIDENCE_MIN_SCORE, default 0.3),
+``lexicon`` (profanity list, into the policy's profanity category) or ``blocklist`` (the category's
+terms and regexes). Spans are ``[span_start, span_end)`` in Unicode code points (Python string
+indices) of the item text as sent - a JavaScript client must convert from UTF-16 units.
 
 Limits and edge cases (configurable, see services/text/config.py)
 -----------------------------------------------------------------
@@ -93,6 +95,7 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from modgate import telemetry
+from modgate.policy import PolicyError, load_policies
 from modgate.telemetry import Attr
 from modgate.wire import TextItem, TextResult, Variant
 from modgate.wire import TextRequest as TextRequestSpec
@@ -115,7 +118,8 @@ try:
         hub_model_id=SETTINGS.hub_model_id,
         verify_checksums=SETTINGS.verify_checksums,
     )
-except ModelFileError as exc:
+    load_policies(SETTINGS.policy_dir)  # a broken policy directory also stops the start here
+except (ModelFileError, PolicyError) as exc:
     raise SystemExit(f"modgate text: {exc}") from None
 
 

@@ -266,3 +266,20 @@ def test_policy_edit_is_picked_up(service_url: str, policy_dir: Path) -> None:
     result = TextResult.model_validate_json(response.content)
     assert result.policy.version == "http-test-2"
     assert result.items[0].scores["drugs"] == 1.0
+
+
+def test_bad_model_path_stops_the_start_with_the_fix(tmp_path: Path, free_port: Callable[[], int]) -> None:
+    env = {**os.environ, "OTEL_SDK_DISABLED": "true", "MODGATE_TEXT_MODEL_PATH": str(tmp_path / "missing")}
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    done = subprocess.run(
+        [bentoml, "serve", "services.text.service:Text", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert f"text model directory {tmp_path / 'missing'} does not exist" in done.stdout + done.stderr
+    assert "MODGATE_TEXT_MODEL_PATH" in done.stdout + done.stderr
