@@ -75,6 +75,9 @@ class GatewayConfig(BaseSettings):
     frame_max_side: int = Field(default=336, ge=16)
     scene_probe_fps: float = Field(default=4.0, gt=0)
     scene_threshold: float = Field(default=0.12, gt=0, le=1)
+    # FPS: a keyframe within this fraction of the sampling interval stands in for the frame at
+    # a sampling time (decoding it needs nothing before it); 0 = exact times. See SplitOptions.
+    keyframe_snap: float = Field(default=0.5, ge=0, le=0.5)
 
     # --- split workers ----------------------------------------------------------------------
     # Worker processes for splitting (0: a thread in the gateway process, no crash isolation).
@@ -127,4 +130,5 @@ class GatewayConfig(BaseSettings):
             audio=audio,
             video=video,
             decode_threads=self.decode_threads,
+            keyframe_snap=self.keyframe_snap,
         )

@@ -55,6 +55,11 @@ class SplitOptions:
     subtitles: bool = True
     # Decoder threads per stream (0: FFmpeg picks).
     decode_threads: int = 2
+    # FPS: a keyframe within this fraction of the sampling interval of a sampling time stands
+    # in for the frame at that time. Decoding a keyframe needs nothing before it, so with the
+    # common 1-2 s keyframe spacing most samples cost one decoded frame instead of a run from
+    # the previous keyframe. 0 keeps the exact sampling times (0.5: anywhere in the slot).
+    keyframe_snap: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", FrameStrategy(self.strategy))
@@ -62,3 +67,5 @@ class SplitOptions:
             raise ValueError("frame_sample_fps and scene_probe_fps must be > 0")
         if self.max_frames < 1 or self.frame_max_side < 1:
             raise ValueError("max_frames and frame_max_side must be >= 1")
+        if not 0.0 <= self.keyframe_snap <= 0.5:
+            raise ValueError("keyframe_snap must be within [0, 0.5] (a fraction of the sampling interval)")

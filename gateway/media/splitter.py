@@ -204,6 +204,7 @@ class _FramePicker:
     tolerance_s: float
     size: Callable[[int, int], tuple[int, int]]
     grid_s: float = 1.0  # sampling (FPS) or probing (SCENE) interval the picker starts with
+    end_s: float = math.inf  # declared duration: no sampling time at or past it gets a stand-in
     next_t: float = 0.0
     probe_next_t: float = 0.0
     previous_thumb: np.ndarray | None = None
@@ -217,15 +218,24 @@ class _FramePicker:
             return False
         if strategy is FrameStrategy.KEYFRAMES and not frame.key_frame:
             return False  # a decoder that ignores skip_frame (e.g. VP9) still hands us every frame
-        if t + self.tolerance_s < self.next_t:
+        if t + self.tolerance_s < self.next_t and not (frame.key_frame and t >= self.next_t - self.snap_s):
             return False
         self.kept.append((0.0, self._sample(frame, t)))
-        self.next_t = (math.floor((t + self.tolerance_s) / self.interval_s) + 1) * self.interval_s
+        # A keyframe taken early stands for the sampling time ahead of it: move past that one.
+        following = (math.floor((t + self.tolerance_s) / self.interval_s) + 1) * self.interval_s
+        self.next_t = max(following, self.next_t + self.interval_s)
         if len(self.kept) > self.options.max_frames:
             self.interval_s *= 2
             self.next_t = (math.floor((t + self.tolerance_s) / self.interval_s) + 1) * self.interval_s
             self.kept = self.kept[::2]
         return True
+
+    @property
+    def snap_s(self) -> float:
+        """How far from a sampling time a keyframe may stand in for it (FPS only)."""
+        if self.options.strategy is not FrameStrategy.FPS or self.next_t >= self.end_s - self.tolerance_s:
+            return 0.0
+        return self.options.keyframe_snap * self.interval_s
 
     def may_need(self, t: float) -> bool:
         """Whether a frame shown at t could be kept: it lies just at or after a point of the
@@ -300,11 +310,20 @@ class _KeyframeSkipper:
     def _ts(self, packet: Any) -> int | None:
         return packet.pts if self.use_pts or packet.dts is None else packet.dts
 
-    def plan(self, next_t_s: float) -> None:
-        """The next sampling time moved to next_t_s: skip ahead when a keyframe precedes it."""
+    def plan(self, next_t_s: float, snap_s: float = 0.0) -> None:
+        """The next sampling time moved to next_t_s: skip ahead when a keyframe precedes it, or
+        to the keyframe nearest to it within snap_s (which then stands in for that time)."""
         if self.fed is None:
             return
-        limit = int((next_t_s + self.origin_s) / self.time_base) - self.margin
+        target = int((next_t_s + self.origin_s) / self.time_base)
+        if snap_s > 0:
+            reach = int(snap_s / self.time_base)
+            lo = bisect.bisect_left(self.keyframes, max(target - reach, self.fed + self.margin + 1))
+            hi = bisect.bisect_right(self.keyframes, target + reach)
+            if lo < hi:
+                self.resume_at = min(self.keyframes[lo:hi], key=lambda k: abs(k - target))
+                return
+        limit = target - self.margin
         i = bisect.bisect_right(self.keyframes, limit) - 1
         if i >= 0 and self.keyframes[i] > self.fed + self.margin:
             self.resume_at = self.keyframes[i]
@@ -547,7 +566,7 @@ class _Splitter:
                     for frame in decoded:
                         self._check_resolution(frame.width, frame.height)
                         if picker.offer(frame, self._time_s(frame)) and skipper is not None:
-                            skipper.plan(picker.next_t)
+                            skipper.plan(picker.next_t, picker.snap_s)
                 else:
                     assert audio_sink is not None
                     for frame in decoded:
@@ -626,7 +645,12 @@ class _Splitter:
 
         grid = 1.0 / options.scene_probe_fps if options.strategy is FrameStrategy.SCENE else interval
         return _FramePicker(
-            options, interval_s=interval, tolerance_s=frame_period / 2, size=size, grid_s=grid
+            options,
+            interval_s=interval,
+            tolerance_s=frame_period / 2,
+            size=size,
+            grid_s=grid,
+            end_s=declared if declared is not None else math.inf,
         )
 
     def _time_s(self, frame: Any) -> float:
