@@ -44,8 +44,9 @@ class VisionRule(_Strict):
     """Zero-shot frame scoring for one category (prompt ensemble) plus its temporal rule."""
 
     prompts: list[str] = Field(min_length=1)
-    # Calibration: p = sigmoid((similarity_logit - threshold) / temperature) over the
-    # category's softmax share against the neutral prompts.
+    # Calibration (services/vision/calibration.py): share = the category's softmax share against
+    # the neutral prompts (prompt-ensemble embedding, the model's logit scale); then
+    # p = sigmoid((share - threshold) / temperature).
     temperature: float = Field(default=0.05, gt=0.0)
     threshold: float = 0.5
     # Temporal rule: a visual hit counts only with >= min_frames frames or >= min_seconds.
