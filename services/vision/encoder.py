@@ -8,9 +8,11 @@ happen here, next to the model whose preprocessing config they come from.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from opentelemetry import trace
 
 from .models import LoadedClip, model_info
@@ -18,11 +20,37 @@ from .models import LoadedClip, model_info
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AMX or AVX512-BF16); elsewhere
+    torch emulates bf16 and it is slower than fp32."""
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+def resolve_precision(requested: Precision, device: torch.device) -> str:
+    """auto: fp16 on CUDA, bf16 on a CPU with native bf16 (ViT-B-32 ~3-4x faster with AMX than
+    fp32, embeddings within 1e-4 cosine), fp32 elsewhere."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if native_bf16_cpu() else "fp32"
+
 
 class ClipEncoder:
-    def __init__(self, clip: LoadedClip, *, variant: str) -> None:
+    def __init__(self, clip: LoadedClip, *, variant: str, precision: Precision = "fp32") -> None:
         self.clip = clip
-        self.info = model_info(clip.source, variant=variant, device=clip.device)
+        self.precision = resolve_precision(precision, clip.device)
+        self._dtype = DTYPES[self.precision]
+        if self._dtype != torch.float32:
+            # The image tower runs in reduced precision; the text tower (prompts, encoded once
+            # per policy) and the final normalisation stay fp32.
+            clip.model.visual.to(self._dtype)
+        info = model_info(clip.source, variant=variant, device=clip.device)
+        self.info = info.model_copy(update={"engine": f"{info.engine}/{self.precision}"})
         self.model_id = f"{self.info.name}@{self.info.version}"
         pre = clip.preprocess
         shape = (1, 3, 1, 1)
@@ -43,8 +71,9 @@ class ClipEncoder:
             x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.clip.device)
             x = x.permute(0, 3, 1, 2).float().div_(255.0)
             x = (x - self._mean) / self._std
-            emb = self.clip.model.encode_image(x, normalize=True)
-        return emb.float().cpu().numpy()
+            emb = self.clip.model.encode_image(x.to(self._dtype), normalize=False)
+            emb = F.normalize(emb.float(), dim=-1)
+        return emb.cpu().numpy()
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Prompts -> (N, D) float32 unit-norm text embeddings."""

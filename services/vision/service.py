@@ -168,13 +168,15 @@ class VisionEncoder:
         if SETTINGS.threads:
             torch.set_num_threads(SETTINGS.threads)
         clip = load_clip(SOURCE, pick_device(SETTINGS.device))
-        self.encoder = ClipEncoder(clip, variant=SETTINGS.variant)
+        self.encoder = ClipEncoder(clip, variant=SETTINGS.variant, precision=SETTINGS.precision)
         self._batch_id = 0
         log.info(
-            "vision encoder: %s from %s on %s (calibrated=%s)",
+            "vision encoder: %s from %s on %s, %s, %d threads (calibrated=%s)",
             self.encoder.model_id,
             SOURCE.origin,
             clip.device,
+            self.encoder.precision,
+            torch.get_num_threads(),
             SOURCE.calibrated,
         )
 

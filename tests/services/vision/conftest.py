@@ -64,6 +64,9 @@ def service_env(tmp: Path, **overrides: str) -> dict[str, str]:
         OTEL_SDK_DISABLED="true",
         # One intra-op thread: two OpenMP threads on a contended 2-core box run ~10x slower.
         MODGATE_VISION_THREADS="1",
+        # Exact parity with open_clip's fp32 reference (the service's default, auto, picks bf16
+        # on CPUs with AMX; test_vision_precision.py covers that path).
+        MODGATE_VISION_PRECISION="fp32",
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
