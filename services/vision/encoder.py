@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from opentelemetry import trace
 
+from modgate.telemetry import Attr
+
 from .models import LoadedClip, model_info
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class ClipEncoder:
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Prompts -> (N, D) float32 unit-norm text embeddings."""
-        attributes = {"vision.batch_size": len(texts), "vision.model_id": self.model_id}
+        attributes = {Attr.BATCH_SIZE: len(texts), Attr.MODEL_ID: self.model_id}
         with _tracer.start_as_current_span("vision.encode_texts", attributes=attributes):
             with torch.inference_mode():
                 tokens = self.clip.tokenizer(texts).to(self.clip.device)
