@@ -210,6 +210,7 @@ def main() -> None:
         "workload": f"{len(LABELLED)} short sentences (tests/services/text/labelled.py), default policy",
         "repeats": args.repeats,
         "threads": args.threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(),

@@ -154,6 +154,11 @@ def decode_vectors(encoded: list[str], dimension: int) -> np.ndarray:
     http={"host": "127.0.0.1", "port": 3003},
     workers=1,
     traffic={"timeout": 60},
+    # /moderate reaches the batchable /embed through BentoML's in-process client, which by default
+    # closes and replaces its session every 100 requests - under concurrency that cuts requests
+    # still in flight ("Server disconnected", a 500 to the caller). In-process there is nothing
+    # to refresh, so never.
+    runner_connection={"max_requests": 2**31 - 1, "max_age": 1e9},
     **telemetry.bentoml_tracing_config(),
 )
 class Text:

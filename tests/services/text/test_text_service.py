@@ -253,6 +253,15 @@ def test_concurrent_requests_share_batches_and_agree_with_sequential(service_url
     assert merged >= 1
 
 
+def test_sustained_concurrency_has_no_errors(service_url: str) -> None:
+    """Past BentoML's default client refresh (every 100 internal calls), which used to cut
+    requests in flight (500 "Server disconnected")."""
+    body = {"items": [item("a", "see you at the gym tomorrow")]}
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: moderate(service_url, body).status_code, range(160)))
+    assert statuses == [200] * 160, {s: statuses.count(s) for s in set(statuses)}
+
+
 def test_policy_edit_is_picked_up(service_url: str, policy_dir: Path) -> None:
     path = policy_dir / "default.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
