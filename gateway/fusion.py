@@ -184,7 +184,7 @@ def _text_modality(item: TextItem) -> Modality:
 
 
 def _text_candidates(
-    texts: Iterable[ScoredText], policy: Policy, weights: dict[Modality, float], variants: dict[Modality, str]
+    texts: Iterable[ScoredText], policy: Policy, weights: dict[Modality, float]
 ) -> tuple[dict[tuple[str, Modality], float], list[_Candidate]]:
     best: dict[tuple[str, Modality], float] = {}
     candidates: list[_Candidate] = []
@@ -212,7 +212,8 @@ def _text_candidates(
                 end_ms=max(0, scored.item.end_ms or 0),
                 snippet=snippet,
                 frame_index=-1,
-                model=_model_ref(scored.model, variants.get(modality, scored.model.variant)),
+                # The text model scored it (transcript too): its variant, not the speech route's.
+                model=_model_ref(scored.model, scored.model.variant),
                 span_start=match.span_start if match and match.span_start is not None else -1,
                 span_end=match.span_end if match and match.span_end is not None else -1,
                 signal=signal,
@@ -299,7 +300,7 @@ def fuse(inp: FusionInput) -> Fused:
     reasons: list[str] = []
 
     best, candidates = _text_candidates(
-        (t for t in inp.texts if _text_modality(t.item) in counted), policy, weights, variants
+        (t for t in inp.texts if _text_modality(t.item) in counted), policy, weights
     )
     if Modality.VISUAL in counted:
         v_best, v_candidates, notes = _visual_candidates(

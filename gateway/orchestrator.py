@@ -87,10 +87,10 @@ def _failure(exc: UpstreamError) -> ModalityFailed:
     return ModalityFailed(State.TIMED_OUT if exc.timed_out else State.FAILED, str(exc))
 
 
-def check_policy(service: str, held: PolicyRef, policy: Policy) -> None:
+def check_policy(service: str, variant: str, held: PolicyRef, policy: Policy) -> None:
     """A service scoring against another policy version must not feed this decision."""
     if held.name != policy.name or held.version != policy.version or held.digest != policy.digest:
-        metrics.UPSTREAM_ERRORS.labels(service, "-", "policy").inc()
+        metrics.UPSTREAM_ERRORS.labels(service, variant, "policy").inc()
         raise ModalityFailed(
             State.FAILED,
             f"{service} service holds policy {held.name}@{held.version} (digest {held.digest}) but the "
@@ -429,7 +429,7 @@ class Orchestrator:
 
         self._shadow(state, "vision", route, look)
         result: VisionResult = await self._call("vision", route.primary, "vision", ctx, look, deadline)
-        check_policy("vision", result.policy, policy)
+        check_policy("vision", route.primary, result.policy, policy)
         state.frames = list(result.frames)
         state.frame_model = result.model
         outcome = ModalityOutcome(
@@ -580,7 +580,7 @@ def pair_texts(items: list[TextItem], results: list[TextResult], policy: Policy)
     by_id = {item.id: item for item in items}
     scored: list[ScoredText] = []
     for result in results:
-        check_policy("text", result.policy, policy)
+        check_policy("text", result.model.variant, result.policy, policy)
         for item_result in result.items:
             item = by_id.get(item_result.id)
             if item is not None:

@@ -136,6 +136,19 @@ def services(processes: Processes) -> Services:
     return Services(urls, processes)
 
 
+@pytest.fixture(autouse=True)
+def _services_alive(request: pytest.FixtureRequest) -> None:
+    """Before a test that uses the shared services, bring back any that died (a test that
+    kills one and fails before restarting it must not fail every test after it)."""
+    if "services" not in request.fixturenames:
+        return
+    services: Services = request.getfixturevalue("services")
+    for name in ("speech", "vision", "text"):
+        proc = services.processes.procs.get(name)
+        if proc is not None and (proc.exited() is not None or not proc.spec.ready()):
+            services.processes.restart(name)
+
+
 @pytest.fixture(scope="session")
 def start_gateway(processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Gateway]:
     """start_gateway(name, upstreams_yaml, **env) -> a ready gateway process."""

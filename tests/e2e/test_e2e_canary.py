@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,14 +23,16 @@ def text_status(verdict: pb.Verdict) -> pb.ModalityStatus:
 
 
 @pytest.fixture(scope="module")
-def canary_text(services: Services) -> str:
+def canary_text(services: Services) -> Iterator[str]:
+    """A second text service process, running as the canary variant."""
     port = free_port()
     env = {**QUIET_ENV, "MODGATE_VARIANT": "canary"}
     proc = services.processes.start(
         service_spec("text", port, python=sys.executable, env=env, name="text-canary")
     )
     services.processes.wait_ready(proc)
-    return f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
+    services.processes.stop("text-canary")  # the model's memory is not needed after this module
 
 
 def test_canary_weight_30_serves_30_percent_deterministically(
