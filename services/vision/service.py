@@ -93,6 +93,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import aiohttp
 import anyio
 import bentoml
 import numpy as np
@@ -128,6 +129,7 @@ BATCH_ID_MODULUS = 1 << 24
 # BentoML's dispatcher sends its first ~11 batches one at a time while it fits its latency model;
 # spend them on warm-up calls so live traffic batches from the first request.
 WARMUP_CALLS = 12
+ENCODER_ATTEMPTS = 3
 
 BATCH_FRAMES = bentoml.metrics.Histogram(
     name="modgate_vision_model_batch_frames",
@@ -246,14 +248,33 @@ class Vision:
         self._ready_lock = asyncio.Lock()
 
     async def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(await self.encoder.to_async.encode_texts(texts), dtype=np.float32)
+        return np.asarray(await self._call_encoder("encode_texts", texts), dtype=np.float32)
+
+    async def _call_encoder(self, method: str, *args: Any) -> Any:
+        """Call the encoder process, retrying dropped connections (every encoder API is idempotent).
+
+        The client pools keep-alive connections for 15 s, the encoder's server closes idle ones
+        after 5 s, so a burst after a pause can write into a connection being closed."""
+        for attempt in range(1, ENCODER_ATTEMPTS + 1):
+            try:
+                return await getattr(self.encoder.to_async, method)(*args)
+            except aiohttp.ClientConnectionError as exc:
+                if attempt == ENCODER_ATTEMPTS:
+                    raise _RequestError(
+                        HTTPStatus.SERVICE_UNAVAILABLE,
+                        "",
+                        f"the vision model process did not answer {method} ({exc!r}); retry shortly",
+                    ) from exc
+                log.warning("vision: encoder %s attempt %d failed (%r); retrying", method, attempt, exc)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     async def _get_ready(self) -> _Ready:
         if self._ready is not None:
             return self._ready
         async with self._ready_lock:
             if self._ready is None:
-                described = await self.encoder.to_async.describe()
+                described = await self._call_encoder("describe")
                 model = ModelInfo.model_validate(described["model"])
                 ready = _Ready(
                     model=model,
@@ -266,7 +287,7 @@ class Vision:
                 size = ready.preprocess.size
                 warm = np.zeros((1, size, size, 3), dtype=np.uint8)
                 for _ in range(WARMUP_CALLS):
-                    await self.encoder.to_async.encode_images(warm)
+                    await self._call_encoder("encode_images", warm)
                 self._ready = ready
                 log.info("vision: ready (%s, calibrated=%s)", ready.model_id, model.calibrated)
         return self._ready
@@ -388,7 +409,7 @@ class Vision:
         """Unit-norm embeddings of `frames`, and the sizes of the model batches they rode in."""
         step = self.settings.max_batch_size
         chunks = [np.stack(frames[i : i + step]) for i in range(0, len(frames), step)]
-        outputs = await asyncio.gather(*(self.encoder.to_async.encode_images(c) for c in chunks))
+        outputs = await asyncio.gather(*(self._call_encoder("encode_images", c) for c in chunks))
         rows = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs], axis=0)
         sizes: dict[int, int] = {}
         for batch_size, batch_id in rows[:, :2].astype(np.int64):
