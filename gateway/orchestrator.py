@@ -120,6 +120,7 @@ class _Run:
     frame_interval_ms: int = FRAME_INTERVAL_FALLBACK_MS
     segments: list[SpeechSegment] = field(default_factory=list)
     shadows: list[_Shadow] = field(default_factory=list)
+    text_variant: str = "stable"  # the text variant that served (scores a shadow transcript too)
 
     def fusion_input(self) -> FusionInput:
         return FusionInput(
@@ -225,7 +226,7 @@ class Orchestrator:
         policy = ctx.policy
         deadline = ctx.deadline - self.settings.deadline_margin_ms / 1000.0
         routes = {s: self.pools[s].route(ctx.request_id) for s in SERVICES}
-        state = _Run(policy)
+        state = _Run(policy, text_variant=routes["text"].primary)
         skip = {SKIP_PB[m] for m in request.options.skip_modalities if m in SKIP_PB}
 
         items = text_items(request, media)
@@ -547,7 +548,14 @@ class Orchestrator:
                 log.exception("shadow %s for request %s crashed", shadow.service, request_id)
                 continue
             metrics.SHADOW_REQUESTS.labels(shadow.service, "ok").inc()
-            alternative = _substitute(state, shadow.service, result)
+            try:
+                if shadow.service == "speech":
+                    alternative = await self._with_shadow_transcript(state, result)
+                else:
+                    alternative = _substitute(state, shadow.service, result)
+            except (ModalityFailed, UpstreamError) as exc:
+                log.info("shadow %s for request %s not comparable: %s", shadow.service, request_id, exc)
+                continue
             if alternative is None:
                 continue
             try:
@@ -565,6 +573,36 @@ class Orchestrator:
                     DECISION_NAMES.get(shadow_decision, "?"),
                     DECISION_NAMES.get(decision, "?"),
                 )
+
+    async def _with_shadow_transcript(self, state: _Run, result: SpeechResult) -> FusionInput | None:
+        """The fusion input had the canary's transcript been used: score it like the real one
+        (same text variant as the request), then swap it in."""
+        if Modality.AUDIO not in state.outcomes:
+            return None
+        items = transcript_items(result.segments)
+        scored: list[ScoredText] = []
+        if items:
+            up = self.pools["text"].upstream(state.text_variant)
+            deadline = time.monotonic() + self.settings.shadow_timeout_s
+            batches = [items[i : i + TEXT_BATCH] for i in range(0, len(items), TEXT_BATCH)]
+            results = await asyncio.gather(
+                *(
+                    classify(
+                        up,
+                        b,
+                        policy=state.policy.name,
+                        policy_version=state.policy.version,
+                        deadline=deadline,
+                    )
+                    for b in batches
+                )
+            )
+            scored = pair_texts(items, list(results), state.policy)
+        alt = dataclasses.replace(state, outcomes=dict(state.outcomes), transcript_texts=scored)
+        alt.outcomes[Modality.AUDIO] = dataclasses.replace(
+            state.outcomes[Modality.AUDIO], state=State.OK, variant="canary"
+        )
+        return alt.fusion_input()
 
 
 async def _shadow_call(
@@ -624,8 +662,6 @@ def _substitute(state: _Run, service: str, result: Any) -> FusionInput | None:
         if modality in alt.outcomes:
             alt.outcomes[modality] = dataclasses.replace(alt.outcomes[modality], state=State.OK)
     else:
-        # A speech shadow would need its transcript scored again; its disagreement is reported
-        # through the transcript's text shadow when text is shadowed too.
         return None
     return alt.fusion_input()
 

@@ -7,6 +7,8 @@ slow:    answers /readyz at once, but every POST only after --delay-s seconds (a
 deviant: speaks the text service's contract (POST /moderate -> modgate.wire.TextResult for the
          same policy the gateway holds) but scores every item 0.97 violence: a canary whose
          decisions differ from stable, for shadow-mode tests.
+deviant-speech: speaks the speech service's contract (POST /transcribe -> SpeechResult) but
+         always "hears" a threat: a speech canary whose transcript changes the decision.
 These are real processes on 127.0.0.1 — the gateway talks to them over HTTP like to the
 real services.
 """
@@ -19,7 +21,18 @@ import asyncio
 from aiohttp import web
 
 from modgate.policy import load_policies
-from modgate.wire import ModelInfo, PolicyRef, TextItemResult, TextMatch, TextRequest, TextResult
+from modgate.wire import (
+    ModelInfo,
+    PolicyRef,
+    SpeechResult,
+    SpeechSegment,
+    TextItemResult,
+    TextMatch,
+    TextRequest,
+    TextResult,
+)
+
+THREAT = "I will kill you and your whole family."
 
 
 def app(mode: str, delay_s: float) -> web.Application:
@@ -53,10 +66,26 @@ def app(mode: str, delay_s: float) -> web.Application:
         )
         return web.json_response(text=result.model_dump_json())
 
+    async def transcribe(request: web.Request) -> web.Response:
+        form = await request.post()
+        seconds = len(form["audio"].file.read()) / 2 / 16000  # type: ignore[union-attr]
+        result = SpeechResult(
+            segments=[
+                SpeechSegment(text=THREAT, start_s=1.0, end_s=3.0, avg_logprob=-0.2, no_speech_prob=0.01)
+            ],
+            language="en",
+            audio_seconds=seconds,
+            speech_seconds=2.0,
+            model=ModelInfo(name="deviant-whisper", version="0", variant="canary"),
+        )
+        return web.json_response(text=result.model_dump_json())
+
     application.router.add_get("/readyz", ready)
     application.router.add_get("/livez", ready)
     if mode == "slow":
         application.router.add_post("/{tail:.*}", slow)
+    elif mode == "deviant-speech":
+        application.router.add_post("/transcribe", transcribe)
     else:
         application.router.add_post("/moderate", classify)
     return application
@@ -65,7 +94,7 @@ def app(mode: str, delay_s: float) -> web.Application:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mode", choices=["slow", "deviant"], required=True)
+    parser.add_argument("--mode", choices=["slow", "deviant", "deviant-speech"], required=True)
     parser.add_argument("--delay-s", type=float, default=5.0)
     args = parser.parse_args()
     web.run_app(app(args.mode, args.delay_s), host="127.0.0.1", port=args.port, print=None)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from gateway.upstreams.routing import bucket
+from modgate.client import Options
+from modgate.samples import Sample
 from modgate.stack import free_port, service_spec
 from modgate.v1 import moderation_pb2 as pb
 from tests.e2e.conftest import QUIET_ENV, Gateway, Services, metric_value
@@ -120,3 +122,34 @@ def test_shadow_with_an_agreeing_canary_counts_no_disagreement(
         metric_value(metrics, "modgate_gateway_shadow_requests_total", service="text", outcome="agree") == 5
     )
     assert metric_value(metrics, "modgate_gateway_shadow_disagreements_total", service="text") == 0
+
+
+def test_speech_shadow_transcript_is_scored_and_compared_but_never_used(
+    services: Services,
+    start_gateway: Callable[..., Gateway],
+    start_fake: Callable[..., str],
+    benign: Sample,
+) -> None:
+    # A speech canary that always hears a threat: its transcript would flip the decision.
+    deviant = start_fake("deviant-speech", "deviant-speech")
+    shadowed = start_gateway(
+        "gateway-speech-shadow",
+        services.upstreams_yaml(speech=f'canary: {{url: "{deviant}", weight: 100, shadow: true}}'),
+    )
+    with shadowed.client(timeout_s=120) as client:
+        verdict = client.moderate_file(benign.path, options=Options(include_transcript=True))
+    assert verdict.decision == pb.DECISION_ALLOW
+    assert not any("kill" in s.text for s in verdict.transcript)  # the stable transcript was used
+    audio = next(m for m in verdict.modalities if m.modality == pb.MODALITY_AUDIO)
+    assert (audio.model.name, audio.model.variant) == ("whisper-tiny.en", "stable")
+    until = time.monotonic() + 60
+    while time.monotonic() < until:
+        metrics = shadowed.metrics()
+        if metric_value(metrics, "modgate_gateway_shadow_disagreements_total", service="speech") >= 1:
+            break
+        time.sleep(0.2)
+    assert metric_value(metrics, "modgate_gateway_shadow_disagreements_total", service="speech") == 1
+    assert (
+        metric_value(metrics, "modgate_gateway_shadow_requests_total", service="speech", outcome="disagree")
+        == 1
+    )
