@@ -1,0 +1,61 @@
+"""The real local stack for the reliability tests: three `bentoml serve` model services and the
+gateway, started by modgate.stack.Stack (the code behind `modgate up`) on free ports with a
+scratch home, once for this package, always stopped (process groups, workers included).
+
+The gateway gets fewer slots than the load tests have callers, so backpressure shows, a short
+breaker reset so a restarted service is tried again quickly, and 500 ms of its deadline kept
+back for forming and sending the verdict (the 25 ms default is too little on two starved cores:
+degraded verdicts then reach the caller just after its deadline).
+
+Ports come from below the kernel's ephemeral range: a killed service's port must still be free
+when it restarts, and any process on the machine binding port 0 could otherwise take it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.load import Work, default_works, restartable_ports
+from modgate.stack import Stack, StackConfig
+
+MAX_INFLIGHT = 3
+GATEWAY_ENV = {
+    "MODGATE_GATEWAY_MAX_INFLIGHT": str(MAX_INFLIGHT),
+    "MODGATE_GATEWAY_MAX_QUEUED": "0",
+    "MODGATE_GATEWAY_RETRY_AFTER_MS": "500",
+    "MODGATE_GATEWAY_SPLIT_WORKERS": "1",
+    "MODGATE_GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
+    "MODGATE_GATEWAY_BREAKER_RESET_TIMEOUT_S": "1.0",
+    "MODGATE_GATEWAY_DEADLINE_MARGIN_MS": "500",
+}
+QUIET = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("reliability-stack")
+    env = {name: dict(QUIET) for name in ("speech", "vision", "text", "gateway")}
+    env["gateway"].update(GATEWAY_ENV)
+    config = StackConfig(
+        ports=restartable_ports(),
+        home=home,
+        trace_store=False,
+        python=sys.executable,
+        env=env,
+    )
+    running = Stack(config)
+    running.start(timeout_s=300)
+    try:
+        yield running
+    finally:
+        running.stop(grace_s=5.0)
+
+
+@pytest.fixture(scope="package")
+def works(tmp_path_factory: pytest.TempPathFactory) -> list[Work]:
+    """Text-only requests and two small spoken videos (2-3 s)."""
+    return default_works(Path(tmp_path_factory.mktemp("load-media")))
