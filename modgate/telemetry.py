@@ -21,6 +21,8 @@ Configuration is the standard OTEL_* environment (read here, nowhere else):
   OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG  e.g. parentbased_traceidratio + 0.1; the default
                                       parentbased_always_on.  Parent-based samplers make the
                                       gateway's decision win in every service.
+  OTEL_SERVICE_NAME                   overrides the name given to setup_telemetry (the chart
+                                      sets modgate-<component>); OTEL_RESOURCE_ATTRIBUTES adds
   MODGATE_VARIANT                     stable | canary -> resource attribute modgate.variant
   MODGATE_ENVIRONMENT                 -> resource attribute deployment.environment
 
@@ -127,6 +129,7 @@ class TelemetryConfig:
     sample_ratio: float  # for BentoML's own sampler config; the SDK reads OTEL_TRACES_SAMPLER itself
     variant: str
     environment: str | None
+    service_name: str | None = None  # OTEL_SERVICE_NAME: a deployment's override of the name
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetryConfig:
@@ -161,6 +164,7 @@ class TelemetryConfig:
             sample_ratio=_sample_ratio(env),
             variant=(env.get("MODGATE_VARIANT") or "stable").strip() or "stable",
             environment=(env.get("MODGATE_ENVIRONMENT") or "").strip() or None,
+            service_name=(env.get("OTEL_SERVICE_NAME") or "").strip() or None,
         )
 
 
@@ -456,7 +460,7 @@ def _build_provider(
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
     attributes: dict[str, Any] = {
-        "service.name": service_name,
+        "service.name": config.service_name or service_name,
         "service.namespace": "modgate",
         "service.version": service_version or _package_version(),
         "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
@@ -465,7 +469,7 @@ def _build_provider(
     }
     if config.environment:
         attributes["deployment.environment"] = config.environment
-    # Resource.create also merges OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME; ours win.
+    # Resource.create also merges OTEL_RESOURCE_ATTRIBUTES (e.g. k8s.pod.name); ours win.
     resource = Resource.create(attributes)
     # No sampler argument: the SDK reads OTEL_TRACES_SAMPLER / _ARG itself.
     provider = TracerProvider(resource=resource)

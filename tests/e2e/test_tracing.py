@@ -33,7 +33,11 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("speech", "vision", "text")
 TRACED_PROCESSES = ("gateway", *SERVICES)
 # Every traced process samples everything here, whatever the developer's shell says.
-TRACE_ENV = {"MODGATE_TRACING_ENABLED": "true", "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+TRACE_ENV = {
+    "MODGATE_TRACING_ENABLED": "true",
+    "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+    "OTEL_SERVICE_NAME": "",  # each process names itself (gateway, speech, ...)
+}
 TOLERANCE_NS = 2_000_000  # clock reads of different processes on one host
 # A service's server span ends after its post-response work (BentoML removes the uploaded
 # temp files once the body is sent), which the calling client span does not wait for.

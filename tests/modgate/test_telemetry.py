@@ -79,7 +79,12 @@ with t.span("s"):
     print(t.current_trace_id())
 h.shutdown()
 """
-    env = clean_env(**trace_store.otel_env(), MODGATE_VARIANT="canary", MODGATE_ENVIRONMENT="ci")
+    env = clean_env(
+        **trace_store.otel_env(),
+        MODGATE_VARIANT="canary",
+        MODGATE_ENVIRONMENT="ci",
+        OTEL_RESOURCE_ATTRIBUTES="k8s.pod.name=pod-1,modgate.variant=ignored",
+    )
     trace_id = run_python(code, env).stdout.strip()
     [span] = wait_for_spans(trace_store.db_path, trace_id, 1)
     assert span.resource["service.name"] == "unit-res"
@@ -87,6 +92,12 @@ h.shutdown()
     assert span.resource["modgate.variant"] == "canary"
     assert span.resource["deployment.environment"] == "ci"
     assert span.resource["process.pid"] > 0
+    assert span.resource["k8s.pod.name"] == "pod-1"  # OTEL_RESOURCE_ATTRIBUTES merged in
+
+    # A deployment's OTEL_SERVICE_NAME (the chart sets modgate-<component>) wins over the code's.
+    renamed = run_python(code, {**env, "OTEL_SERVICE_NAME": "modgate-unit"}).stdout.strip()
+    [span] = wait_for_spans(trace_store.db_path, renamed, 1)
+    assert span.resource["service.name"] == "modgate-unit"
 
 
 def test_parent_based_sampling_lets_the_callers_decision_win(trace_store: TraceStoreProcess) -> None:
