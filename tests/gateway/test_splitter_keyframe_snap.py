@@ -98,9 +98,14 @@ def test_snapping_never_takes_two_frames_for_one_slot(make_media: Make) -> None:
     assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
-def test_gateway_snaps_by_default_and_other_strategies_ignore_it() -> None:
-    options = GatewayConfig(_env_file=None).split_options()  # type: ignore[call-arg]
+def test_gateway_sampling_defaults() -> None:
+    config = GatewayConfig(_env_file=None)  # type: ignore[call-arg]
+    options = config.split_options()
     assert options.keyframe_snap == 0.5
+    # 32 frames unless the request asks for more, up to the hard cap.
+    assert (options.max_frames, config.max_frames) == (32, 64)
+    assert config.split_options(max_frames=64).max_frames == 64
+    assert config.split_options(max_frames=500).max_frames == 64
     assert GatewayConfig(keyframe_snap=0.0).split_options().keyframe_snap == 0.0
     with pytest.raises(ValueError, match="keyframe_snap"):
         SplitOptions(keyframe_snap=0.8)
