@@ -44,6 +44,8 @@ SERVICE_TARGETS = {
     "text": "services.text.service:Text",
 }
 STATE_FILE = "stack.json"
+# Speech threads on a machine with fewer than 4 cores (see thread_plan).
+SPEECH_THREADS_SMALL = 2
 
 Say = Callable[[str], None]
 
@@ -318,6 +320,40 @@ def gateway_spec(
     )
 
 
+def usable_cores() -> int:
+    """CPU cores this process may use: its affinity mask, capped by a cgroup v2 CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def thread_plan(cores: int) -> dict[str, dict[str, str]]:
+    """Intra-op threads per model service, so the stack's processes share the cores.
+
+    Every model library defaults to one thread per core, as if it owned the machine; on a laptop
+    the three services each start that many OpenMP threads, which spin-wait for each other's
+    cores while a request runs all three at once (measured on 2 cores: ViT-B-32 at 2 threads
+    next to other work ran 4x slower than at 1). Speech is the longest stage of a video (the
+    transcript must exist before it is scored), so it gets the larger share; the vision and
+    text encoders get what is left. bench/e2e.py measures the alternatives.
+    """
+    speech = max(1, cores // 2) if cores >= 4 else min(cores, SPEECH_THREADS_SMALL)
+    vision = max(1, cores - speech - 1) if cores >= 4 else 1
+    text = 1
+    plan = {
+        "speech": {"MODGATE_SPEECH_THREADS": str(speech), "OMP_NUM_THREADS": str(speech)},
+        "vision": {"MODGATE_VISION_THREADS": str(vision), "OMP_NUM_THREADS": str(vision)},
+        "text": {"MODGATE_TEXT_THREADS": str(text), "OMP_NUM_THREADS": str(text)},
+    }
+    # Settings already in the environment (the user's) win over the plan.
+    return {name: {k: v for k, v in env.items() if k not in os.environ} for name, env in plan.items()}
+
+
 def local_upstreams_yaml(host: str, ports: dict[str, int]) -> str:
     return "".join(
         f'{s}:\n  stable: {{url: "http://{host}:{ports[s]}"}}\n' for s in ("speech", "vision", "text")
@@ -382,14 +418,16 @@ class Stack:
         # No CLIP weights exist offline: vision runs explicitly uncalibrated, and the gateway
         # reports VISUAL as UNCALIBRATED and keeps it out of decisions.
         vision_env = {"MODGATE_VISION_ALLOW_UNCALIBRATED": "true"}
+        threads = thread_plan(usable_cores())
         for service in ("speech", "vision", "text"):
+            extra = {**threads[service], **(vision_env if service == "vision" else {})}
             specs.append(
                 service_spec(
                     service,
                     ports[service],
                     host=cfg.host,
                     python=cfg.python,
-                    env=env(service, vision_env if service == "vision" else None),
+                    env=env(service, extra),
                 )
             )
         specs.append(
