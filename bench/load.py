@@ -235,6 +235,9 @@ def summarize(outcomes: Sequence[Outcome], duration_s: float) -> dict[str, Any]:
             "retry_after_ms": {"min": min(hints), "max": max(hints)} if hints else {},
             "latency_ms": ms([o.latency_s for o in shed]),
         },
+        "modality_states": dict(
+            sorted(Counter(f"{m}:{state}" for o in ok for m, state in o.modalities.items()).items())
+        ),
         "hung": sum(1 for o in outcomes if o.hung),
         "max_latency_ms": round(max((o.latency_s for o in outcomes), default=0.0) * 1000, 1),
     }
@@ -382,7 +385,7 @@ def _local_stack(args: argparse.Namespace) -> Iterator[Any]:
     gateway_env = {
         "MODGATE_GATEWAY_MAX_INFLIGHT": str(args.max_inflight),
         "MODGATE_GATEWAY_MAX_QUEUED": "0",
-        "MODGATE_GATEWAY_RETRY_AFTER_MS": "200",
+        "MODGATE_GATEWAY_RETRY_AFTER_MS": "500",
         "MODGATE_GATEWAY_BREAKER_RESET_TIMEOUT_S": "1.0",
         # Time kept back to form and send a degraded verdict when a service hangs (default 25 ms
         # is too little when model restarts starve the CPU).
@@ -415,6 +418,7 @@ def _print(summary: dict[str, Any], faults: list[FaultRecord]) -> None:
         f"{summary['shed']['with_retry_after']} {summary['shed']['retry_after_ms']}, answered in "
         f"p95 {summary['shed']['latency_ms']['p95']} ms"
     )
+    print(f"  modality states in verdicts: {summary['modality_states']}")
     for kind, figures in summary["by_kind"].items():
         print(f"  {kind:<6} OK {figures['ok']:<5} latency {figures['latency_ms']}")
     for fault in faults:
