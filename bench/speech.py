@@ -2,14 +2,15 @@
 
 Every configuration runs the service's own pipeline (VAD -> packed <=30 s chunks -> engine),
 in this process, on the same ~42 s espeak-ng track (12 sentences, 0.8 s pauses: speech-dense,
-the expensive case), and on 10 minutes of silence (the cheap case: VAD only). Reports the
-median over ``--repeats`` timed runs after one warm-up run:
+the expensive case), and on 10 minutes of silence (the cheap case: VAD only). All models are
+loaded first and then run round-robin (``--repeats`` rounds after one warm-up run each), so
+load from elsewhere hits every configuration alike; the median is reported:
 
   s/audio-min   seconds of wall time per minute of audio (lower is better)
   RTF           real-time factor, wall time / audio duration
   cpu s/min     CPU seconds (all threads of this process) per minute of audio: what the work
-                costs in cores, and much less inflated than wall time when other processes
-                compete for the CPU
+                costs in cores; less distorted than wall time when other processes compete
+                for the CPU (spinning OpenMP threads still inflate it somewhat)
   WER           word error rate against the script (a sanity check, not a quality study)
 
 Configurations (one invocation, same machine, same threads):
@@ -31,6 +32,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,49 +66,47 @@ def settings_for(config: dict[str, str], threads: int) -> SpeechSettings:
     )
 
 
-def timed_runs(
-    transcriber: Transcriber, audio: PcmAudio, repeats: int
-) -> tuple[list[float], list[float], SpeechResult]:
-    """(wall seconds per run, CPU seconds per run, last result) after one warm-up run."""
+@dataclass
+class Runs:
+    config: dict[str, str]
+    transcriber: Transcriber
+    load_s: float
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    silence_walls: list[float] = field(default_factory=list)
+    result: SpeechResult | None = None
+    silent: SpeechResult | None = None
+
+
+def run_once(transcriber: Transcriber, audio: PcmAudio) -> tuple[float, float, SpeechResult]:
+    """(wall seconds, CPU seconds of this process, result) of one transcription."""
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     result = transcriber.transcribe(audio)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall_start, cpu_start = time.perf_counter(), time.process_time()
-        result = transcriber.transcribe(audio)
-        walls.append(time.perf_counter() - wall_start)
-        cpus.append(time.process_time() - cpu_start)
-    return walls, cpus, result
+    return time.perf_counter() - wall_start, time.process_time() - cpu_start, result
 
 
-def measure(
-    config: dict[str, str], speech: PcmAudio, silence: PcmAudio, repeats: int, threads: int
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    transcriber = build_transcriber(settings_for(config, threads))
-    load_s = time.perf_counter() - started
-    walls, cpus, result = timed_runs(transcriber, speech, repeats)
-    silence_walls, _, silent = timed_runs(transcriber, silence, max(1, repeats // 2))
-    wall = statistics.median(walls)
-    silence_wall = statistics.median(silence_walls)
-    text = " ".join(s.text for s in result.segments)
+def summarise(runs: Runs, speech: PcmAudio, silence: PcmAudio) -> dict[str, Any]:
+    assert runs.result is not None and runs.silent is not None
+    wall = statistics.median(runs.walls)
+    text = " ".join(s.text for s in runs.result.segments)
     return {
-        **config,
-        "engine_label": transcriber.model.engine,
-        "model_name": transcriber.model.name,
-        "model_version": transcriber.model.version,
-        "load_s": round(load_s, 2),
+        **runs.config,
+        "engine_label": runs.transcriber.model.engine,
+        "model_name": runs.transcriber.model.name,
+        "model_version": runs.transcriber.model.version,
+        "load_s": round(runs.load_s, 2),
         "audio_s": speech.seconds,
-        "speech_s": result.speech_seconds,
-        "wall_s_runs": [round(w, 3) for w in walls],
+        "speech_s": runs.result.speech_seconds,
+        "wall_s_runs": [round(w, 3) for w in runs.walls],
         "wall_s_median": round(wall, 3),
         "s_per_audio_min": round(wall / speech.seconds * 60.0, 3),
         "rtf": round(wall / speech.seconds, 4),
-        "cpu_s_runs": [round(c, 3) for c in cpus],
-        "cpu_s_per_audio_min": round(statistics.median(cpus) / speech.seconds * 60.0, 3),
+        "cpu_s_runs": [round(c, 3) for c in runs.cpus],
+        "cpu_s_per_audio_min": round(statistics.median(runs.cpus) / speech.seconds * 60.0, 3),
         "wer": round(word_error_rate(" ".join(SENTENCES * 2), text), 4),
         "silence_audio_s": silence.seconds,
-        "silence_s_per_audio_min": round(silence_wall / silence.seconds * 60.0, 4),
-        "silence_segments": len(silent.segments),
+        "silence_s_per_audio_min": round(statistics.median(runs.silence_walls) / silence.seconds * 60.0, 4),
+        "silence_segments": len(runs.silent.segments),
     }
 
 
@@ -128,10 +128,23 @@ def main(argv: list[str] | None = None) -> int:
         and not (args.faster_only and c["engine"] == "openai-whisper")
     ]
     load_before = os.getloadavg()
-    rows = []
+    all_runs = []
     for config in configs:
-        print(f"measuring {config['engine']} {config['compute_type']} {config['model']} ...", file=sys.stderr)
-        rows.append(measure(config, speech, silence, args.repeats, args.threads))
+        print(f"loading {config['engine']} {config['compute_type']} {config['model']} ...", file=sys.stderr)
+        started = time.perf_counter()
+        transcriber = build_transcriber(settings_for(config, args.threads))
+        all_runs.append(Runs(config, transcriber, time.perf_counter() - started))
+        run_once(transcriber, speech)  # warm-up
+    # Round-robin, so a burst of load from elsewhere hits every configuration alike.
+    for round_no in range(args.repeats):
+        print(f"round {round_no + 1}/{args.repeats}", file=sys.stderr)
+        for runs in all_runs:
+            wall, cpu, runs.result = run_once(runs.transcriber, speech)
+            runs.walls.append(wall)
+            runs.cpus.append(cpu)
+            silence_wall, _, runs.silent = run_once(runs.transcriber, silence)
+            runs.silence_walls.append(silence_wall)
+    rows = [summarise(runs, speech, silence) for runs in all_runs]
     load_after = os.getloadavg()
 
     print(
