@@ -44,8 +44,8 @@ $(TOOLS)/.stamp:
 tools: install $(TOOLS)/.stamp
 
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --no-cache --check .
 
 # Main job: start the local stack, moderate a generated sample video, print the verdict, stop.
 demo: install
