@@ -224,7 +224,13 @@ class Orchestrator:
         self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
     ) -> pb.Verdict:
         policy = ctx.policy
-        deadline = ctx.deadline - self.settings.deadline_margin_ms / 1000.0
+        # The margin for fusion and the reply grows with the budget (a tenth of it) up to
+        # deadline_margin_ms: on a loaded machine 25 ms was too little for long requests
+        # (verdicts landed after the caller's deadline), while a fixed large margin would
+        # starve short text-only deadlines.
+        remaining = max(0.0, ctx.deadline - time.monotonic())
+        margin = min(self.settings.deadline_margin_ms / 1000.0, max(0.025, remaining * 0.1))
+        deadline = ctx.deadline - margin
         routes = {s: self.pools[s].route(ctx.request_id) for s in SERVICES}
         state = _Run(policy, text_variant=routes["text"].primary)
         skip = {SKIP_PB[m] for m in request.options.skip_modalities if m in SKIP_PB}

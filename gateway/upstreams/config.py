@@ -116,8 +116,9 @@ class OrchestrationSettings(BaseSettings):
     queue_timeout_ms: int = Field(default=1000, ge=0)
 
     # Kept back from the request deadline for fusion and the reply, so a degraded verdict
-    # still arrives in time when a service is slow.
-    deadline_margin_ms: int = Field(default=25, ge=0)
+    # still arrives in time when a service is slow: a tenth of the budget, at least 25 ms,
+    # at most this.
+    deadline_margin_ms: int = Field(default=250, ge=0)
     connect_timeout_s: float = Field(default=1.0, gt=0)
 
     # Retries: transient errors only (connect errors, 502/503/504), jittered exponential backoff.
