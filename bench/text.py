@@ -24,11 +24,13 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,8 +99,12 @@ def _free_port() -> int:
 def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    home = tempfile.mkdtemp(prefix="bench-text-bentoml-")
     env = {
         **os.environ,
+        # Own BENTOML_HOME: another `bentoml serve` starting on this machine wipes the shared
+        # Prometheus directory under ~/bentoml, and with it the batch-size histogram read here.
+        "BENTOML_HOME": home,
         "OTEL_SDK_DISABLED": "true",
         "MODGATE_DEVICE": "cpu",
         "MODGATE_TEXT_THREADS": str(threads),
@@ -164,6 +170,7 @@ def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _embed_batches(client: httpx.Client) -> tuple[float, float]:
