@@ -171,6 +171,7 @@ class Sample:
     frames: int = 0
     states: dict[str, str] = field(default_factory=dict)
     error: str = ""
+    trace_id: str = ""
 
 
 def moderate(client: ModerationClient, workload: Workload, data: bytes | None, options: Options) -> Sample:
@@ -190,11 +191,45 @@ def moderate(client: ModerationClient, workload: Workload, data: bytes | None, o
         degraded=verdict.degraded,
         frames=verdict.media.frames_sampled,
         states={MODALITY_NAMES[m.modality]: STATE_NAMES[m.state] for m in verdict.modalities},
+        trace_id=verdict.trace_id,
     )
 
 
+def waterfall(trace_db: Path, trace_id: str, wait_s: float = 3.0) -> list[dict[str, Any]]:
+    """The spans of one request (all processes), as offsets from its first span, in ms."""
+    from modgate.tracestore import TraceStore
+
+    deadline = time.monotonic() + wait_s
+    spans: list[Any] = []
+    while time.monotonic() < deadline:  # exporters send in batches
+        with TraceStore(trace_db) as store:
+            spans = store.spans_for_trace(trace_id)
+        if len({s.service_name for s in spans}) >= 4:
+            break
+        time.sleep(0.5)
+    if not spans:
+        return []
+    origin = min(s.start_ns for s in spans)
+    return [
+        {
+            "service": s.service_name,
+            "span": s.name,
+            "start_ms": round((s.start_ns - origin) / 1e6, 1),
+            "duration_ms": round(s.duration_ms, 1),
+        }
+        for s in sorted(spans, key=lambda s: s.start_ns)
+    ]
+
+
 def latency(
-    target: str, workload: Workload, *, reps: int, warmup: int, options: Options, say: Say
+    target: str,
+    workload: Workload,
+    *,
+    reps: int,
+    warmup: int,
+    options: Options,
+    say: Say,
+    trace_db: Path | None = None,
 ) -> dict[str, Any]:
     data = workload.path.read_bytes() if workload.path else None
     samples: list[Sample] = []
@@ -226,6 +261,8 @@ def latency(
         "degraded": last.degraded,
         "frames_sampled": last.frames,
         "modalities": last.states,
+        # Where the last request's time went, process by process (with the trace store on).
+        "trace": waterfall(trace_db, last.trace_id) if trace_db and last.trace_id else [],
     }
     say(
         f"{workload.name}: p50 {result['wall_ms']['p50']:.0f} ms, p95 {result['wall_ms']['p95']:.0f} ms "
@@ -299,6 +336,7 @@ def run_e2e(plan: E2EPlan, config: StackConfig, say: Say) -> dict[str, Any]:
     by_name = {w.name: w for w in plan.workloads}
     with running_stack(config, say) as stack, RssSampler(stack) as rss:
         target = stack.gateway_target
+        trace_db = stack.home / "traces.db" if config.trace_store else None
         rows = []
         for workload in plan.workloads:
             rows.append(
@@ -309,12 +347,19 @@ def run_e2e(plan: E2EPlan, config: StackConfig, say: Say) -> dict[str, Any]:
                     warmup=plan.warmup,
                     options=plan.options,
                     say=say,
+                    trace_db=trace_db,
                 )
             )
         for label, name, options in plan.variants:
             if name in by_name:
                 row = latency(
-                    target, by_name[name], reps=plan.reps.get(name, 5), warmup=0, options=options, say=say
+                    target,
+                    by_name[name],
+                    reps=plan.reps.get(name, 5),
+                    warmup=0,
+                    options=options,
+                    say=say,
+                    trace_db=trace_db,
                 )
                 row["workload"] = f"{name} ({label})"
                 rows.append(row)

@@ -73,6 +73,7 @@ def measure(name: str, env: dict[str, dict[str, str]], duration_s: float, reps: 
         "runs_ms": row["wall_ms_runs"],
         "stages_ms": {k: v["p50"] for k, v in row["stages_ms"].items()},
         "frames": row["frames_sampled"],
+        "trace": row["trace"],
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
@@ -83,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="the 10 s clip instead of the 60 s one")
     parser.add_argument("--only", default="", help="comma-separated configs (before,after,'after - X')")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=PROC:KEY=VALUE[;PROC:KEY=VALUE...]",
+        help="an extra configuration: the defaults plus this environment (repeatable)",
+    )
     args = parser.parse_args(argv)
     duration = 10.0 if args.quick else 60.0
     configs: list[tuple[str, dict[str, dict[str, str]]]] = [
@@ -90,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         ("after", {}),
         *((f"after - {lever}", env) for lever, env in LEVERS.items()),
     ]
+    for item in args.config:
+        name, _, assignments = item.partition("=")
+        env: dict[str, dict[str, str]] = {}
+        for assignment in filter(None, assignments.split(";")):
+            process, _, pair = assignment.partition(":")
+            key, _, value = pair.partition("=")
+            env.setdefault(process.strip(), {})[key.strip()] = value.strip()
+        configs.append((name.strip(), env))
     if args.only:
         wanted = {c.strip() for c in args.only.split(",")}
         configs = [c for c in configs if c[0] in wanted]

@@ -208,7 +208,7 @@ def chart(result: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("seconds (medians; black line: end-to-end p50 at the client)")
     ax.set_title(f"Latency breakdown, {result['meta']['cpus']} CPUs, device {result['meta']['device']}")
     handles = [Patch(color=c, label=k) for k, c in COLOURS.items() if k != "decode"]
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
