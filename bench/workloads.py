@@ -141,8 +141,9 @@ def _place_script(duration_s: float) -> list[tuple[float, str]]:
     return placed
 
 
-def _spec_key(spec: object) -> str:
-    text = json.dumps({"v": GENERATOR_VERSION, "spec": repr(spec)}, sort_keys=True)
+def _spec_key(**facts: object) -> str:
+    """Cache key from what this module decides (not MediaSpec's repr, which grows fields)."""
+    text = json.dumps({"v": GENERATOR_VERSION, **facts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -175,7 +176,17 @@ def clip(duration_s: float, *, gop_frames: int | None = GOP_FRAMES, say: bool = 
     gop_name = f"gop{gop_frames}" if gop_frames else "gopx264"
     name = f"clip-{duration_s:g}s"
     directory = cache_dir()
-    path = directory / f"{name}-{WIDTH}x{HEIGHT}p{FPS}-{gop_name}-{_spec_key(spec)}.mp4"
+    key = _spec_key(
+        size=(WIDTH, HEIGHT, FPS),
+        duration_s=duration_s,
+        gop=gop_frames,
+        speech=placed,
+        cues=[(c.start_ms, c.end_ms, c.text) for c in cues],
+        scenes=spec.scene_changes_s,
+        encoder=(spec.preset, spec.textured, spec.container),
+        title=TITLE,
+    )
+    path = directory / f"{name}-{WIDTH}x{HEIGHT}p{FPS}-{gop_name}-{key}.mp4"
     meta_path = path.with_suffix(".json")
     if not path.exists() or not meta_path.exists():
         directory.mkdir(parents=True, exist_ok=True)
