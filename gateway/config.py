@@ -88,6 +88,9 @@ class GatewayConfig(BaseSettings):
     # Worker processes for splitting (0: a thread in the gateway process, no crash isolation).
     split_workers: int = Field(default=2, ge=0)
     decode_threads: int = Field(default=2, ge=0)
+    # Split the audio (+ subtitles, metadata) and the video as two parts and start speech on
+    # the audio while the frames are still decoding (pipelines that support it).
+    split_audio_first: bool = True
 
     # --- orchestration: upstream URLs, retries, breakers, admission queue, metrics ----------------
     # Its own MODGATE_GATEWAY_* fields (see gateway/upstreams/config.py).

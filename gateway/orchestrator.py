@@ -74,6 +74,7 @@ SKIP_PB = {
 # Text items per call to the text service (its batch limit); larger sets go in parallel calls.
 TEXT_BATCH = 128
 FRAME_INTERVAL_FALLBACK_MS = 1000
+EARLY_AUDIO = "orchestrator.audio"  # RequestContext.early key
 
 
 class ModalityFailed(Exception):
@@ -105,6 +106,14 @@ class _Shadow:
 
     service: str
     task: asyncio.Task[Any]
+
+
+@dataclass
+class _Early:
+    """AUDIO started by start_audio() before run(): the request's state and the running task."""
+
+    state: _Run
+    task: asyncio.Task[ModalityOutcome]
 
 
 @dataclass
@@ -224,15 +233,11 @@ class Orchestrator:
         self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
     ) -> pb.Verdict:
         policy = ctx.policy
-        # The margin for fusion and the reply grows with the budget (a tenth of it) up to
-        # deadline_margin_ms: on a loaded machine 25 ms was too little for long requests
-        # (verdicts landed after the caller's deadline), while a fixed large margin would
-        # starve short text-only deadlines.
-        remaining = max(0.0, ctx.deadline - time.monotonic())
-        margin = min(self.settings.deadline_margin_ms / 1000.0, max(0.025, remaining * 0.1))
-        deadline = ctx.deadline - margin
+        deadline = self._deadline(ctx)
         routes = {s: self.pools[s].route(ctx.request_id) for s in SERVICES}
-        state = _Run(policy, text_variant=routes["text"].primary)
+        # Speech may already be running on the audio part of the split (start_audio).
+        early: _Early | None = ctx.early.pop(EARLY_AUDIO, None)
+        state = early.state if early else _Run(policy, text_variant=routes["text"].primary)
         skip = {SKIP_PB[m] for m in request.options.skip_modalities if m in SKIP_PB}
 
         items = text_items(request, media)
@@ -247,7 +252,7 @@ class Orchestrator:
             skipped(Modality.AUDIO, "skipped on request")
         elif not has_audio:
             skipped(Modality.AUDIO, "text-only request" if media is None else "no audio stream")
-        else:
+        elif early is None:
             assert media is not None and media.audio is not None
             audio = media.audio
             jobs[Modality.AUDIO] = lambda: self._audio(request, audio, routes, state, ctx, deadline)
@@ -268,6 +273,11 @@ class Orchestrator:
             jobs[Modality.TEXT] = lambda: self._text(items, routes["text"], state, ctx, deadline)
 
         tasks = {m: asyncio.create_task(self._guard(m, job)) for m, job in jobs.items()}
+        if early is not None:
+            if Modality.AUDIO in state.outcomes:  # skipped after all: nothing waits for it
+                early.task.cancel()
+            else:
+                tasks[Modality.AUDIO] = early.task
         if tasks:
             # Each job honours the deadline itself; this is the safety net for one that does not.
             done, pending = await asyncio.wait(tasks.values(), timeout=max(0.0, deadline - time.monotonic()))
@@ -327,6 +337,34 @@ class Orchestrator:
             )
         verdict.timings.extend(timings_proto(ctx))
         return verdict
+
+    def _deadline(self, ctx: RequestContext) -> float:
+        """When the modalities must be done: the request's deadline minus a margin for fusion
+        and the reply. The margin grows with the budget (a tenth of it) up to
+        deadline_margin_ms: on a loaded machine 25 ms was too little for long requests
+        (verdicts landed after the caller's deadline), while a fixed large margin would starve
+        short text-only deadlines."""
+        remaining = max(0.0, ctx.deadline - time.monotonic())
+        margin = min(self.settings.deadline_margin_ms / 1000.0, max(0.025, remaining * 0.1))
+        return ctx.deadline - margin
+
+    def start_audio(
+        self, request: pb.ModerateRequest, audio_part: SplitMedia, ctx: RequestContext
+    ) -> asyncio.Task[ModalityOutcome] | None:
+        """Start AUDIO (speech, then scoring the transcript) on the audio part of a split whose
+        frames are still decoding; run() joins it. None when AUDIO will not run."""
+        skip = {SKIP_PB[m] for m in request.options.skip_modalities if m in SKIP_PB}
+        audio = audio_part.audio
+        if Modality.AUDIO in skip or audio is None or len(audio) == 0:
+            return None
+        deadline = self._deadline(ctx)
+        routes = {s: self.pools[s].route(ctx.request_id) for s in SERVICES}
+        state = _Run(ctx.policy, text_variant=routes["text"].primary)
+        task = asyncio.create_task(
+            self._guard(Modality.AUDIO, lambda: self._audio(request, audio, routes, state, ctx, deadline))
+        )
+        ctx.early[EARLY_AUDIO] = _Early(state, task)
+        return task
 
     async def _guard(
         self, modality: Modality, job: Callable[[], Coroutine[Any, Any, ModalityOutcome]]

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from gateway.media.types import SplitMedia
 from modgate.policy import Policy
@@ -31,6 +31,8 @@ class RequestContext:
     # Authenticated caller, once authentication exists (None: anonymous).
     caller: str | None = None
     streamed: bool = False
+    # Pipeline work started before run() (AudioFirstPipeline.start_audio), for run() to join.
+    early: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def new_request_id() -> str:
@@ -49,6 +51,22 @@ class VerdictPipeline(Protocol):
     async def run(
         self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
     ) -> pb.Verdict: ...
+
+
+@runtime_checkable
+class AudioFirstPipeline(VerdictPipeline, Protocol):
+    """A pipeline that can start on the audio while the video is still being split.
+
+    The server calls start_audio(request, audio_part, ctx) once the audio, subtitles and
+    metadata are split (audio_part has no frames yet), then run() with the whole media. Speech
+    is the longest stage of a video, so starting it before the frames are decoded shortens the
+    request by the video split. start_audio returns the task it started (the server cancels it
+    if the rest of the split fails), or None when there is nothing to start.
+    """
+
+    def start_audio(
+        self, request: pb.ModerateRequest, audio_part: SplitMedia, ctx: RequestContext
+    ) -> Any: ...
 
 
 @runtime_checkable

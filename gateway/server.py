@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import logging
 import os
@@ -22,6 +23,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -42,7 +44,7 @@ from gateway.media.fetch import FetchPolicy, fetched_media
 from gateway.media.source import resolve_file_uri, uri_scheme
 from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
-from gateway.pipeline import ClosablePipeline, RequestContext, VerdictPipeline
+from gateway.pipeline import AudioFirstPipeline, ClosablePipeline, RequestContext, VerdictPipeline
 from gateway.tls import add_listen_port
 from gateway.validation import validate_request
 from modgate import telemetry
@@ -285,10 +287,37 @@ class ModerationService(pb_grpc.ModerationServicer):
             video=pb.MODALITY_VISUAL not in skip,
         )
         started = time.monotonic()
+        limits = self.config.media_limits(max_bytes)
+        pipeline = self.pipeline
+        audio_first = (
+            self.config.split_audio_first
+            and isinstance(pipeline, AudioFirstPipeline)
+            and options.audio
+            and options.video
+        )
+        # Early work runs in the request's context, not inside the split span.
+        request_context = contextvars.copy_context()
+        early: list[Any] = []
+
+        def on_audio(part: SplitMedia) -> None:
+            ctx.record("split_audio", started)
+            assert isinstance(pipeline, AudioFirstPipeline)
+            task = request_context.run(pipeline.start_audio, request, part, ctx)
+            if task is not None:
+                early.append(task)
+
         with telemetry.span("split") as span:
-            media = await self.workers.split(
-                source, options, self.config.media_limits(max_bytes), deadline_s=ctx.remaining_s()
-            )
+            try:
+                if audio_first:
+                    media = await self.workers.split_audio_first(
+                        source, options, limits, on_audio=on_audio, deadline_s=ctx.remaining_s()
+                    )
+                else:
+                    media = await self.workers.split(source, options, limits, deadline_s=ctx.remaining_s())
+            except BaseException:
+                for task in early:
+                    task.cancel()
+                raise
             info = media.info
             streams = int(info.has_audio) + int(info.has_video) + info.subtitle_streams
             span.set_attribute(telemetry.Attr.STREAM_COUNT, streams)

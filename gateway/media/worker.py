@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import multiprocessing
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -101,6 +103,43 @@ class SplitWorkers:
                     "the media crashed the decoder twice; it is malformed: re-encode it as H.264/AAC mp4"
                 ) from None
 
+    async def split_audio_first(
+        self,
+        source: bytes | Path,
+        options: SplitOptions,
+        limits: MediaLimits,
+        *,
+        on_audio: Callable[[SplitMedia], object],
+        deadline_s: float | None = None,
+    ) -> SplitMedia:
+        """Split audio (with subtitles and metadata) and video in two workers at once, and call
+        on_audio(audio part) as soon as the audio part is ready: speech recognition, the longest
+        stage of a video, starts while frames are still decoding. Returns the merged media,
+        the same as split() gives (each part reads the container itself)."""
+        # The audio part asks for a worker first: with a single worker the parts run one after
+        # the other, audio first, and speech still starts before the frames are decoded.
+        audio_task = asyncio.create_task(
+            self.split(source, dataclasses.replace(options, video=False), limits, deadline_s=deadline_s)
+        )
+        video_task = asyncio.create_task(
+            self.split(
+                source,
+                dataclasses.replace(options, audio=False, subtitles=False),
+                limits,
+                deadline_s=deadline_s,
+            )
+        )
+        try:
+            audio_part = await audio_task
+            on_audio(audio_part)
+            video_part = await video_task
+        except BaseException:
+            for task in (audio_task, video_task):
+                task.cancel()
+            await asyncio.gather(audio_task, video_task, return_exceptions=True)
+            raise
+        return merge_parts(audio_part, video_part)
+
     async def _run(
         self, source: bytes | Path, options: SplitOptions, limits: MediaLimits, deadline_s: float | None
     ) -> SplitMedia:
@@ -140,3 +179,25 @@ class SplitWorkers:
                 with contextlib.suppress(Exception):
                     process.kill()
         old.shutdown(wait=False, cancel_futures=True)
+
+
+def merge_parts(audio: SplitMedia, video: SplitMedia) -> SplitMedia:
+    """One SplitMedia from an audio(+subtitles) split and a video-only split of the same media."""
+    undecodable = tuple(dict.fromkeys((*audio.info.undecodable_streams, *video.info.undecodable_streams)))
+    info = dataclasses.replace(
+        video.info,
+        has_audio=audio.info.has_audio,
+        audio_codec=audio.info.audio_codec,
+        subtitle_streams=audio.info.subtitle_streams,
+        undecodable_streams=undecodable,
+    )
+    timings = {**{f"audio_{k}": v for k, v in audio.timings_ms.items()}, **video.timings_ms}
+    return SplitMedia(
+        info=info,
+        audio=audio.audio,
+        frames=video.frames,
+        subtitles=audio.subtitles,
+        metadata=audio.metadata,
+        timings_ms=timings,
+        counters={**audio.counters, **video.counters},
+    )
