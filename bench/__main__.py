@@ -114,13 +114,17 @@ def stack_settings(stack: Stack) -> dict[str, dict[str, str]]:
     gateway = GatewayConfig(_env_file=None)  # type: ignore[call-arg]
     gateway_env = settings.get("gateway", {})
     overrides = {k.removeprefix("MODGATE_GATEWAY_").lower(): v for k, v in gateway_env.items()}
-    settings["gateway defaults"] = {
-        "frame_strategy": str(overrides.get("frame_strategy", gateway.frame_strategy)),
-        "frame_sample_fps": str(overrides.get("frame_sample_fps", gateway.frame_sample_fps)),
-        "max_frames": str(overrides.get("max_frames", gateway.max_frames)),
-        "split_workers": str(overrides.get("split_workers", gateway.split_workers)),
-        "decode_threads": str(overrides.get("decode_threads", gateway.decode_threads)),
-    }
+    fields = (
+        "frame_strategy",
+        "frame_sample_fps",
+        "default_max_frames",
+        "max_frames",
+        "keyframe_snap",
+        "split_audio_first",
+        "split_workers",
+        "decode_threads",
+    )
+    settings["gateway defaults"] = {f: str(overrides.get(f, getattr(gateway, f))) for f in fields}
     return settings
 
 

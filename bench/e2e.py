@@ -44,7 +44,17 @@ from modgate.client import ModerationClient, ModerationError, Options
 from modgate.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
 from modgate.v1 import moderation_pb2 as pb
 
-STAGES = ("queueing", "validate", "split", "speech", "transcript_text", "vision", "text", "fusion")
+STAGES = (
+    "queueing",
+    "validate",
+    "split_audio",
+    "split",
+    "speech",
+    "transcript_text",
+    "vision",
+    "text",
+    "fusion",
+)
 STATE_NAMES = {v: k.removeprefix("MODALITY_STATE_") for k, v in pb.ModalityState.items()}
 MODALITY_NAMES = {v: k.removeprefix("MODALITY_") for k, v in pb.Modality.items()}
 DECISION_NAMES = {v: k.removeprefix("DECISION_") for k, v in pb.Decision.items()}
@@ -308,6 +318,14 @@ def throughput(
         "queueing_ms_p50": round(statistics.median(queue), 1) if queue else None,
         "errors": [s.error for s in samples if s.error],
         "degraded": sum(1 for s in ok if s.degraded and _degraded_beyond_visual(s)),
+        "degraded_states": sorted(
+            {
+                f"{m}:{st}"
+                for s in ok
+                for m, st in s.states.items()
+                if st not in ("OK", "SKIPPED", "UNCALIBRATED")
+            }
+        ),
     }
 
 

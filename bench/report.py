@@ -37,6 +37,11 @@ def _stage(row: dict[str, Any], stage: str) -> float | None:
     return None if found is None else float(found["p50"])
 
 
+def _split_cell(row: dict[str, Any]) -> str:
+    audio = _stage(row, "split_audio")
+    return _s(_stage(row, "split")) + (f" ({_s(audio)})" if audio is not None else "")
+
+
 def naive_for(result: dict[str, Any], workload: str) -> dict[str, Any] | None:
     return result.get("naive", {}).get(workload)
 
@@ -64,8 +69,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Latency (sequential requests, client wall time; stage columns are medians from Verdict.timings)",
         "",
-        "| workload | p50 s | p95 s | RTF p50 | vs naive | split | speech | transcript→text | vision | text "
-        "| fusion | queueing | frames | n |",
+        "| workload | p50 s | p95 s | RTF p50 | vs naive | split (audio part) | speech | transcript→text "
+        "| vision | text | fusion | queueing | frames | n |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ratio = speedups(result)
@@ -76,9 +81,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {row['workload']} | {_s(row['wall_ms']['p50'])} | {_s(row['wall_ms']['p95'])} | "
             f"{'–' if rtf is None else f'{rtf:.3f}'} | "
             f"{faster} | "
+            + _split_cell(row)
+            + " | "
             + " | ".join(
                 _s(_stage(row, s))
-                for s in ("split", "speech", "transcript_text", "vision", "text", "fusion", "queueing")
+                for s in ("speech", "transcript_text", "vision", "text", "fusion", "queueing")
             )
             + f" | {row['frames_sampled']} | {row['wall_ms']['n']} |"
         )
@@ -115,7 +122,7 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {point['workload']} | {point['concurrency']} | {point['requests']} | "
                 f"{point['requests_per_s']:.2f} | {point['media_s_per_s']:.1f} | {_s(lat.get('p50'))} | "
                 f"{_s(lat.get('p95'))} | {_ms(point['queueing_ms_p50'])} | {len(point['errors'])} | "
-                f"{point['degraded']} |"
+                f"{point['degraded']} {' '.join(point.get('degraded_states', []))} |"
             )
         lines.append("")
         lines.append("*degraded for a reason other than VISUAL being uncalibrated (random CLIP weights).")
@@ -176,13 +183,15 @@ def chart(result: dict[str, Any], path: Path) -> Path:
                 bars.append((stage, t, med[stage]))
                 t += med[stage]
             rows.append((f"{row['workload']}\nnaive", bars, med["total"]))
-        st = {k: (_stage(row, k) or 0.0) / 1000 for k in ("queueing", "validate", "split", "speech")}
+        st = {k: (_stage(row, k) or 0.0) / 1000 for k in ("queueing", "validate", "split", "split_audio")}
         head = st["queueing"] + st["validate"]
         bars = [("queue+validate", 0.0, head), ("split", head, st["split"])]
         start = head + st["split"]
+        # Audio first: speech starts when the audio part is split, before the frames are.
+        speech_start = head + st["split_audio"] if st["split_audio"] else start
         lanes_end = start
         for lane in (("speech", "transcript_text"), ("vision",), ("text",)):
-            t = start
+            t = speech_start if lane[0] == "speech" else start
             for stage in lane:
                 d = (_stage(row, stage) or 0.0) / 1000
                 if d:

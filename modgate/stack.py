@@ -333,7 +333,8 @@ def usable_cores() -> int:
 
 
 def thread_plan(cores: int) -> dict[str, dict[str, str]]:
-    """Intra-op threads per model service, so the stack's processes share the cores.
+    """Intra-op threads (and speech's admission) per model service, so the stack's processes
+    share the cores.
 
     Every model library defaults to one thread per core, as if it owned the machine; on a laptop
     the three services each start that many OpenMP threads, which spin-wait for each other's
@@ -346,7 +347,15 @@ def thread_plan(cores: int) -> dict[str, dict[str, str]]:
     vision = max(1, cores - speech - 1) if cores >= 4 else 1
     text = 1
     plan = {
-        "speech": {"MODGATE_SPEECH_THREADS": str(speech), "OMP_NUM_THREADS": str(speech)},
+        "speech": {
+            "MODGATE_SPEECH_THREADS": str(speech),
+            "OMP_NUM_THREADS": str(speech),
+            # Speech queues requests for its one model itself; admitting as many as the gateway
+            # lets in keeps the gateway's admission (RESOURCE_EXHAUSTED + retry-after-ms) the one
+            # place that sheds load. Speech's own limit (4) answered 429 to the 5th caller,
+            # which became a FAILED, fail-closed AUDIO modality (8 callers: 8 of 16 degraded).
+            "MODGATE_SPEECH_MAX_CONCURRENCY": os.environ.get("MODGATE_GATEWAY_MAX_CONCURRENT_REQUESTS", "16"),
+        },
         "vision": {"MODGATE_VISION_THREADS": str(vision), "OMP_NUM_THREADS": str(vision)},
         "text": {"MODGATE_TEXT_THREADS": str(text), "OMP_NUM_THREADS": str(text)},
     }

@@ -34,6 +34,14 @@ def test_two_cores_favour_speech_the_longest_stage() -> None:
     assert totals(thread_plan(2)) == {"speech": 2, "vision": 1, "text": 1}
 
 
+def test_speech_admits_what_the_gateway_admits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODGATE_SPEECH_MAX_CONCURRENCY", raising=False)
+    monkeypatch.delenv("MODGATE_GATEWAY_MAX_CONCURRENT_REQUESTS", raising=False)
+    assert thread_plan(2)["speech"]["MODGATE_SPEECH_MAX_CONCURRENCY"] == "16"
+    monkeypatch.setenv("MODGATE_GATEWAY_MAX_CONCURRENT_REQUESTS", "40")
+    assert thread_plan(2)["speech"]["MODGATE_SPEECH_MAX_CONCURRENCY"] == "40"
+
+
 def test_settings_the_user_exported_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODGATE_VISION_THREADS", "3")
     plan = thread_plan(2)
