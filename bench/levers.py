@@ -11,7 +11,8 @@ invocation, and measures the 60 s clip's latency (p50 over --reps after a warm-u
 
 so the table shows both the total gain and what each lever contributes at the final operating
 point. Levers are switched through the same environment variables a deployment would use
-(MODGATE_GATEWAY_KEYFRAME_SNAP, MODGATE_VISION_PRECISION, *_THREADS, MODGATE_GATEWAY_MAX_FRAMES).
+(MODGATE_GATEWAY_KEYFRAME_SNAP, MODGATE_VISION_PRECISION, *_THREADS,
+MODGATE_GATEWAY_DEFAULT_MAX_FRAMES, MODGATE_GATEWAY_SPLIT_AUDIO_FIRST).
 Component figures (CPU seconds per split strategy, per CLIP precision, per Whisper engine) are
 in bench/split.py, bench/vision.py and bench/speech.py.
 Writes bench/results/levers.json and levers.md.
@@ -41,6 +42,7 @@ LEVERS: dict[str, dict[str, dict[str, str]]] = {
         "text": {"MODGATE_TEXT_THREADS": "2", "OMP_NUM_THREADS": "2"},
     },
     "32 frames by default": {"gateway": {"MODGATE_GATEWAY_DEFAULT_MAX_FRAMES": "64"}},
+    "audio first": {"gateway": {"MODGATE_GATEWAY_SPLIT_AUDIO_FIRST": "false"}},
 }
 
 
