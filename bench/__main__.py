@@ -145,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="write bench-LABEL.* instead of bench.*")
     args = parser.parse_args(argv)
 
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                "bench: --device cuda, but torch sees no CUDA device here; run it on a GPU machine "
+                "(the services get MODGATE_DEVICE=cuda) or use --device cpu"
+            )
     env = parse_env(args.env)
     found = workloads(quick=args.quick, long_gop=args.long_gop)
     reps = args.reps or (3 if args.quick else 7)
