@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from opentelemetry import trace
 from modgate.wire import ModelInfo, SpeechResult, SpeechSegment
 from services.speech.audio import SAMPLE_RATE, AudioError, PcmAudio
 from services.speech.config import SpeechSettings
-from services.speech.engines import ChunkSegment, SpeechEngine, build_engine
+from services.speech.engines import ChunkSegment, ChunkTranscript, SpeechEngine, build_engine
 from services.speech.models import resolve
 from services.speech.vad import Region, SileroVad, VadParams, pack
 
@@ -89,12 +90,22 @@ class Transcriber:
         self.model = model
         self._tracer = tracer or trace.get_tracer(__name__)
         # Two requests decoding at once would each get half the cores and both finish late;
-        # queueing them keeps the first one fast.
+        # queueing them keeps the first one fast (its chunks share the cores: see _decode).
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def model_id(self) -> str:
         return f"{self.model.name}@{self.model.version}"
+
+    def _decode(self, pieces: list[np.ndarray], language: str | None) -> list[ChunkTranscript]:
+        """Transcribe independent chunks, up to engine.parallel at once, in order."""
+        parallel = min(getattr(self.engine, "parallel", 1), len(pieces))
+        if parallel <= 1:
+            return [self.engine.transcribe(piece, language) for piece in pieces]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.engine.parallel, thread_name_prefix="speech-chunk")
+        return list(self._pool.map(lambda piece: self.engine.transcribe(piece, language), pieces))
 
     def check_language(self, language: str | None) -> str | None:
         """Normalise a language hint ("" and "auto" mean detect) or raise AudioError(422)."""
@@ -132,12 +143,15 @@ class Transcriber:
                 detected = language or ("" if self.engine.multilingual else "en")
                 probability = 0.0 if self.engine.multilingual else 1.0
                 with _timed(timings, "asr_ms"):
-                    for layout in layouts:
-                        chunk = self.engine.transcribe(layout.audio(audio), language)
-                        if language is None:
-                            # Later chunks reuse the first chunk's language: cheaper and consistent.
-                            language = detected = chunk.language
-                            probability = chunk.language_probability
+                    chunks: list[ChunkTranscript] = []
+                    if language is None and self.engine.multilingual and layouts:
+                        # Later chunks reuse the first chunk's language: cheaper and consistent.
+                        first = self.engine.transcribe(layouts[0].audio(audio), None)
+                        language = detected = first.language
+                        probability = first.language_probability
+                        chunks.append(first)
+                    chunks += self._decode([lay.audio(audio) for lay in layouts[len(chunks) :]], language)
+                    for layout, chunk in zip(layouts, chunks, strict=True):
                         segments.extend(_to_original(layout, s) for s in chunk.segments if s.text)
             speech_seconds = sum(r.samples for r in regions) / SAMPLE_RATE
             span.set_attribute(ATTR_SPEECH_SECONDS, round(speech_seconds, 3))
@@ -163,11 +177,13 @@ def build_transcriber(settings: SpeechSettings, tracer: trace.Tracer | None = No
         name=weights.name, version=weights.version, engine=engine.name, variant=settings.variant
     )
     vad = SileroVad(VadParams(threshold=settings.vad_threshold))
-    # The first decode allocates buffers and picks kernels; pay for it here, not in a request.
+    transcriber = Transcriber(engine, vad, model, tracer=tracer)
+    # The first decode allocates buffers and picks kernels; pay for it here, not in a request
+    # (once per parallel worker: each holds its own).
     noise = np.random.default_rng(0).normal(0.0, 0.01, SAMPLE_RATE).astype(np.float32)
-    engine.transcribe(noise, "en")
+    transcriber._decode([noise] * getattr(engine, "parallel", 1), "en")
     log.info(
-        "speech model %s (%s, sha256 %s, %s) loaded with %s on %s, %d threads",
+        "speech model %s (%s, sha256 %s, %s) loaded with %s on %s, %d threads, %d chunks at once",
         weights.name,
         weights.source,
         weights.sha256,
@@ -175,8 +191,9 @@ def build_transcriber(settings: SpeechSettings, tracer: trace.Tracer | None = No
         engine.name,
         engine.device,
         settings.threads,
+        getattr(engine, "parallel", 1),
     )
-    return Transcriber(engine, vad, model, tracer=tracer)
+    return transcriber
 
 
 def _to_original(layout: ChunkLayout, segment: ChunkSegment) -> SpeechSegment:

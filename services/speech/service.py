@@ -54,7 +54,8 @@ Errors: JSON ``{"error": "<what was wrong and what to send instead>", "field": "
 
 Concurrency: one worker process holds one model; requests queue for it (``timings_ms.queue_ms``)
 rather than run side by side, because two decodes sharing two cores both finish late. The
-model uses MODGATE_SPEECH_THREADS intra-op threads (default: the cores this process may use).
+model uses MODGATE_SPEECH_THREADS threads (default: the cores this process may use), spread over
+the request's <=30 s chunks, MODGATE_SPEECH_CHUNK_WORKERS decoded at once (default: one per thread).
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ class SpeechEngine(Protocol):
     device: str  # "cpu" | "cuda"
     multilingual: bool
     languages: frozenset[str]  # language codes accepted as a hint
+    # How many transcribe() calls may run at once from different threads (1: one at a time).
+    parallel: int
 
     def transcribe(self, audio: np.ndarray, language: str | None) -> ChunkTranscript:
         """Transcribe float32 16 kHz mono audio; ``language=None`` detects it."""

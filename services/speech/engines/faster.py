@@ -33,14 +33,16 @@ class FasterWhisperEngine:
         # It logs every call at INFO ("Processing audio with duration ..."); the service logs enough.
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         self.device = resolve_device(settings.device)
+        # One request at a time holds the model (the service serialises requests); its chunks
+        # are decoded in parallel, `parallel` at once, each on its share of the threads.
+        workers, chunk_threads = settings.chunk_parallelism() if self.device == "cpu" else (1, 1)
+        self.parallel = workers
         self._model = WhisperModel(
             str(weights.path),
             device=self.device,
             compute_type=settings.compute_type,
-            cpu_threads=settings.threads,
-            # One request at a time holds the model (the service serialises calls), so one
-            # CTranslate2 worker using every core beats several workers fighting over them.
-            num_workers=1,
+            cpu_threads=chunk_threads if self.device == "cpu" else settings.threads,
+            num_workers=workers,
             local_files_only=True,
         )
         self._beam_size = settings.beam_size

@@ -35,6 +35,7 @@ class OpenAIWhisperEngine:
         from services.speech.ct2_torch import load_ct2_as_whisper
 
         self.device = resolve_device(settings.device)
+        self.parallel = 1  # one PyTorch model, one decode at a time
         torch.set_num_threads(settings.threads)
         if weights.format == "openai-checkpoint":
             model = whisper.load_model(str(weights.path), device="cpu")
