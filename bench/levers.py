@@ -43,6 +43,8 @@ LEVERS: dict[str, dict[str, dict[str, str]]] = {
     },
     "32 frames by default": {"gateway": {"MODGATE_GATEWAY_DEFAULT_MAX_FRAMES": "64"}},
     "audio first": {"gateway": {"MODGATE_GATEWAY_SPLIT_AUDIO_FIRST": "false"}},
+    # Off: one chunk at a time on both threads (CTranslate2 intra-op threading).
+    "parallel speech chunks": {"speech": {"MODGATE_SPEECH_CHUNK_WORKERS": "1"}},
 }
 
 
