@@ -6,7 +6,8 @@
 
 Steps, all in this invocation so the comparison is on the same machine at the same time:
 1. build or find the workloads (bench/workloads.py; cached clips);
-2. run the naive baseline on each clip (bench/naive.py, a subprocess with the stack not yet up);
+2. run the naive baseline on each clip (bench/naive.py, a subprocess; half its runs before the
+   stack is up, half after it is stopped, so both see the same machine load);
 3. start the real local stack (modgate.stack, the code behind `modgate up`) and measure latency,
    stage breakdown, throughput at 1/2/4/8 concurrent callers and peak RSS (bench/e2e.py);
 4. write bench/results/bench.json, bench.md and latency_breakdown.png, print the table and the
@@ -24,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,21 @@ def run_naive(workload: Workload, *, reps: int, device: str, out_dir: Path) -> d
         f"in {time.monotonic() - started:.0f} s incl. model load"
     )
     return result
+
+
+def pooled(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two naive results for the same clip as one: all runs, medians over all of them."""
+    runs = [*first["runs"], *second["runs"]]
+    stages = runs[0]["timings_s"].keys()
+    return {
+        **first,
+        "reps": len(runs),
+        "runs": runs,
+        "median_s": {k: round(statistics.median(r["timings_s"][k] for r in runs), 3) for k in stages},
+        "peak_rss_mb": max(first["peak_rss_mb"], second["peak_rss_mb"]),
+        "load_s": max(first["load_s"], second["load_s"]),
+        "load_avg_1m": [first["load_avg_1m"], second["load_avg_1m"]],
+    }
 
 
 def commit() -> str:
@@ -133,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 s clip only, fewer runs")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="MODGATE_DEVICE everywhere")
     parser.add_argument("--reps", type=int, help="timed requests per workload (default 7, quick 3)")
-    parser.add_argument("--naive-reps", type=int, help="naive runs per clip (default 3, quick 1)")
+    parser.add_argument("--naive-reps", type=int, help="naive runs per clip (default 4, quick 1)")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--concurrency", default="1,2,4,8", help="callers for the throughput runs")
     parser.add_argument("--no-throughput", action="store_true")
@@ -156,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     env = parse_env(args.env)
     found = workloads(quick=args.quick, long_gop=args.long_gop)
     reps = args.reps or (3 if args.quick else 7)
-    naive_reps = args.naive_reps or (1 if args.quick else 3)
+    naive_reps = args.naive_reps or (1 if args.quick else 4)
     callers = [int(c) for c in args.concurrency.split(",") if c.strip()]
     concurrency = () if args.no_throughput else tuple(callers)
     options = Options(frame_sample_fps=args.fps, max_frames=args.max_frames)
@@ -176,19 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     naive: dict[str, Any] = {}
+    baseline = [] if args.skip_naive else [w for w in found if w.name in ("clip-10s", "clip-60s")]
+    # Half the naive runs before the stack's, half after: the machine's load drifts (other
+    # work), and the ratio should compare the two at the same load, not at two moments.
+    before_reps = (naive_reps + 1) // 2
     with tempfile.TemporaryDirectory(prefix="modgate-bench-") as tmp:
-        if not args.skip_naive:
-            for workload in found:
-                if workload.name in ("clip-10s", "clip-60s"):
-                    naive[workload.name] = run_naive(
-                        workload, reps=naive_reps, device=args.device, out_dir=Path(tmp)
-                    )
+        for workload in baseline:
+            naive[workload.name] = run_naive(
+                workload, reps=before_reps, device=args.device, out_dir=Path(tmp)
+            )
         config = stack_config(
             Path(tmp) / "home", device=args.device, trace_store=not args.no_trace_store, env=env
         )
         settings = stack_settings(Stack(config))
         say("starting the local stack (modgate.stack, as `modgate up`) ...")
         e2e = run_e2e(plan, config, say)
+        if naive_reps > before_reps:
+            for workload in baseline:
+                later = run_naive(
+                    workload, reps=naive_reps - before_reps, device=args.device, out_dir=Path(tmp)
+                )
+                naive[workload.name] = pooled(naive[workload.name], later)
     meta = {
         "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "commit": commit(),
