@@ -171,52 +171,59 @@ def chart(result: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    rows: list[tuple[str, list[tuple[str, float, float]], float]] = []  # label, bars, total
+    # (label, bars as (stage, start, width, lane offset, height), total)
+    Bar = tuple[str, float, float, float, float]
+    rows: list[tuple[str, list[Bar], float]] = []
+    top, middle, bottom, lane = -0.25, 0.0, 0.25, 0.22
     for row in result["e2e"]["latency"]:
         if row["duration_s"] == 0:
             continue
-        naive = naive_for(result, row["workload"])
+        naive = naive_for(result, row["workload"]) if "(" not in row["workload"] else None
         if naive:
             med = naive["median_s"]
             t, bars = 0.0, []
             for stage in ("decode", "speech", "vision", "text"):
-                bars.append((stage, t, med[stage]))
+                bars.append((stage, t, med[stage], middle, 0.7))
                 t += med[stage]
             rows.append((f"{row['workload']}\nnaive", bars, med["total"]))
         st = {k: (_stage(row, k) or 0.0) / 1000 for k in ("queueing", "validate", "split", "split_audio")}
         head = st["queueing"] + st["validate"]
-        bars = [("queue+validate", 0.0, head), ("split", head, st["split"])]
         start = head + st["split"]
-        # Audio first: speech starts when the audio part is split, before the frames are.
-        speech_start = head + st["split_audio"] if st["split_audio"] else start
+        # Lanes: speech (after the audio part of the split, when audio first ran), the frames
+        # (split, then vision), text; fusion after the last of them.
+        bars = [("queue+validate", 0.0, head, middle, 0.7), ("split", head, st["split"], middle, lane)]
+        speech_start = start
+        if st["split_audio"]:
+            bars.append(("split", head, st["split_audio"], top, lane))
+            speech_start = head + st["split_audio"]
         lanes_end = start
-        for lane in (("speech", "transcript_text"), ("vision",), ("text",)):
-            t = speech_start if lane[0] == "speech" else start
-            for stage in lane:
+        for stages, offset, t in (
+            (("speech", "transcript_text"), top, speech_start),
+            (("vision",), middle, start),
+            (("text",), bottom, start),
+        ):
+            for stage in stages:
                 d = (_stage(row, stage) or 0.0) / 1000
                 if d:
-                    bars.append((stage, t, d))
+                    bars.append((stage, t, d, offset, lane))
                 t += d
             lanes_end = max(lanes_end, t)
-        bars.append(("fusion", lanes_end, (_stage(row, "fusion") or 0.0) / 1000))
+        bars.append(("fusion", lanes_end, (_stage(row, "fusion") or 0.0) / 1000, middle, 0.7))
         rows.append((f"{row['workload']}\nmodgate", bars, row["wall_ms"]["p50"] / 1000))
 
     fig, ax = plt.subplots(figsize=(11, 1.0 + 0.9 * len(rows)))
     for y, (_label, bars, total) in enumerate(rows):
-        lane_y = {"speech": -0.25, "transcript_text": -0.25, "vision": 0.0, "text": 0.25}
-        for stage, start, width in bars:
-            if width <= 0:
-                continue
-            offset = lane_y.get(stage, 0.0) if "naive" not in _label else 0.0
-            height = 0.22 if stage in lane_y and "naive" not in _label else 0.7
-            ax.barh(y + offset, width, left=start, height=height, color=COLOURS[stage], edgecolor="white")
+        for stage, begin, width, offset, height in bars:
+            if width > 0:
+                ax.barh(y + offset, width, left=begin, height=height, color=COLOURS[stage], edgecolor="white")
         ax.plot([total, total], [y - 0.4, y + 0.4], color="black", linewidth=1.5)
         ax.text(total, y + 0.42, f" {total:.2f} s", va="bottom", fontsize=8)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds (medians; black line: end-to-end p50 at the client)")
     ax.set_title(f"Latency breakdown, {result['meta']['cpus']} CPUs, device {result['meta']['device']}")
-    handles = [Patch(color=c, label=k) for k, c in COLOURS.items() if k != "decode"]
+    labels = {"split": "split (naive: decode every frame)"}
+    handles = [Patch(color=c, label=labels.get(k, k)) for k, c in COLOURS.items() if k != "decode"]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
