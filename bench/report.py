@@ -157,9 +157,11 @@ def target_lines(result: dict[str, Any]) -> list[str]:
             f"({'meets' if ok else 'misses'} RTF <= {TARGET_RTF})"
         )
     for name, value in ratio.items():
-        ok = value >= TARGET_SPEEDUP
-        verdict = "meets" if ok else "misses"
-        out.append(f"{name}: {value:.1f}x faster than naive ({verdict} >= {TARGET_SPEEDUP:g}x)")
+        if name.startswith("clip-60s"):
+            verdict = "meets" if value >= TARGET_SPEEDUP else "misses"
+            out.append(f"{name}: {value:.1f}x faster than naive ({verdict} >= {TARGET_SPEEDUP:g}x)")
+        else:  # the targets are stated for the 60 s clip
+            out.append(f"{name}: {value:.1f}x faster than naive (for information)")
     return out
 
 
