@@ -61,7 +61,7 @@ class SplitWorkers:
             return
         self._executor = self._new_executor()
         loop = asyncio.get_running_loop()
-        # Spawn every worker now (imports numpy/av: ~0.5 s each) instead of on the first request.
+        # Spawn every worker now (each imports numpy and av) instead of on the first request.
         warmups = [loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)]
         await asyncio.gather(*warmups)
 

@@ -27,6 +27,10 @@ SEEDS: dict[str, MediaSpec] = {
         subtitle_codec="ass",
     ),
     "av-subs.webm": MediaSpec(container="webm", width=64, height=48, fps=10, duration_s=1.0, subtitles=_CUES),
+    # A cue long after the audio/video end: the container's duration is the cue's (issue 21).
+    "late-cue.mkv": MediaSpec(
+        container="mkv", width=32, height=32, fps=5, duration_s=1.0, subtitles=(Cue(30_000, 30_500, "late"),)
+    ),
     "video.mov": MediaSpec(container="mov", width=32, height=32, fps=5, duration_s=1.0, audio=None),
     "audio.mp4": MediaSpec(video=False, duration_s=0.5),
     "meta.mp4": MediaSpec(

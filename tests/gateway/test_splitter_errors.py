@@ -89,6 +89,43 @@ def test_skipped_longer_video_is_not_mistaken_for_truncation(make_media: Make) -
     assert abs(media.audio_duration_s - 2.0) <= 0.050
 
 
+@pytest.mark.parametrize("container", ["mkv", "webm"])
+def test_a_late_subtitle_cue_is_not_mistaken_for_truncation(
+    make_media: Make, tmp_path: Path, container: str
+) -> None:
+    # Issue 21 item 7: the container's duration (401 s) is the cue's end, not the 2 s of audio
+    # and video. The cue is kept (a player's timeline reaches it); frames span the 2 s.
+    clip = make_media(
+        MediaSpec(container=container, duration_s=2.0, subtitles=(Cue(400_000, 401_000, "late cue"),))  # type: ignore[arg-type]
+    )
+    # The gateway's audio-first split reads the video part without decoding the subtitles.
+    video_part = split_media(clip.path, SplitOptions(audio=False, subtitles=False), MediaLimits())
+    assert video_part.frame_timestamps_ms == [0, 1000]
+
+    media = split_media(clip.path, SplitOptions(), MediaLimits())
+    assert [(c.start_ms, c.end_ms, c.text) for c in media.subtitles] == [(400_000, 401_000, "late cue")]
+    assert media.frame_timestamps_ms == [0, 1000]
+    assert media.info.effective_fps == 1.0 and media.info.duration_ms == 401_000
+    assert abs(media.audio_duration_s - clip.audio_duration_s) <= 0.050
+
+    async def audio_first() -> object:
+        return await SplitWorkers(0).split_audio_first(
+            clip.path, SplitOptions(), MediaLimits(), on_audio=lambda part: None
+        )
+
+    merged = asyncio.run(audio_first())
+    assert merged.subtitles == media.subtitles and merged.frame_timestamps_ms == [0, 1000]  # type: ignore[attr-defined]
+
+    # An interrupted upload of the same file is still refused, judged on its audio/video data.
+    path = save(truncated(clip.data, 0.4), tmp_path / f"cut.{container}")
+    for options in (SplitOptions(), SplitOptions(audio=False, subtitles=False)):
+        with pytest.raises(errors.TruncatedMedia, match=r"audio/video streams declare 2\.0 s"):
+            split_media(path, options, MediaLimits())
+    # The cue still counts against the duration limit: the timeline is 401 s long.
+    with pytest.raises(errors.MediaTooLong):
+        split_media(clip.path, SplitOptions(), MediaLimits(max_duration_s=300.0))
+
+
 def test_wrong_extension_is_ignored_for_a_valid_file(make_media: Make, tmp_path: Path) -> None:
     webm = make_media(MediaSpec(container="webm"))
     path = save(webm.data, tmp_path / "actually-webm.mp4")
