@@ -40,7 +40,7 @@ Response
 segments (text, start_s, end_s on the request's timeline, avg_logprob, no_speech_prob), language,
 language_probability, audio_seconds, speech_seconds (what voice-activity detection kept; 0 for
 silence, tone or music, in which case the model never ran), model (name, version = weights
-sha256 prefix, engine, variant) and timings_ms (queue, vad, asr, total).
+sha256 prefix, engine, variant) and timings_ms (decode_ms, queue_ms, vad_ms, asr_ms, total_ms).
 
 Errors: JSON ``{"error": "<what was wrong and what to send instead>", "field": "<part>"}`` with
 

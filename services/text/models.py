@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 # Read by OpenMP when torch loads it, so it is set on import of this module (which imports torch
 # only inside functions). Threads that sleep between operators rather than spin: on a shared or
-# CPU-limited machine spinning threads wait for descheduled siblings (measured on 2 busy cores,
-# load ~16: 2 threads 0.5 items/s spinning vs 9 items/s passive). An explicit setting wins.
+# CPU-limited machine spinning threads wait for descheduled siblings, and throughput collapses
+# (figures: bench/README.md, "Service measurements"). An explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 MODEL_NAME = "all-MiniLM-L6-v2"

@@ -75,10 +75,9 @@ float32 vectors, 384 per text) is the batchable API that ``/moderate`` calls for
 BentoML's adaptive batching merges the windows of concurrent requests into one forward pass. It is
 internal; the gateway does not call it.
 
-Environment: MODGATE_TEXT_MODEL_PATH, MODGATE_TEXT_MODEL_SOURCE, MODGATE_TEXT_MAX_ITEMS,
-MODGATE_TEXT_MAX_CHARS, MODGATE_TEXT_THREADS, MODGATE_TEXT_MAX_BATCH_SIZE,
-MODGATE_TEXT_MAX_LATENCY_MS, MODGATE_DEVICE, MODGATE_VARIANT, MODGATE_POLICY_DIR (all in
-services/text/config.py).
+Environment: the MODGATE_TEXT_* keys (model source and path, limits, threads, batching, scoring,
+policy reload interval) and the shared MODGATE_DEVICE, MODGATE_VARIANT, MODGATE_POLICY_DIR, all
+in services/text/config.py.
 """
 
 from __future__ import annotations
@@ -111,7 +110,8 @@ telemetry.setup_telemetry("text", variant=SETTINGS.variant, log_level="INFO")
 tracer = telemetry.get_tracer(__name__)
 try:
     # Fail `bentoml serve` itself, with the fix in the message, rather than a worker that
-    # crashes and restarts forever. (Hashes ~90 MB once; the worker reuses the result.)
+    # crashes and restarts forever. (Every process that imports this module hashes the ~90 MB
+    # of model files: `bentoml serve` and then its worker, which imports it again.)
     RESOLVED = resolve_model(
         source=SETTINGS.model_source,
         model_path=SETTINGS.model_path,

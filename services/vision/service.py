@@ -80,7 +80,8 @@ second BentoML service, ``VisionEncoder``, started by ``bentoml serve`` as its d
 separate process reached over a local socket). Its ``encode_images`` API is
 ``batchable=True``, which is what lets BentoML 1.4 merge frames of concurrent requests into
 one model batch: a batchable method only batches when called through its HTTP route, and
-calls between services go through that route with pickled numpy arrays.
+calls between services go through that route with pickled numpy arrays
+(services/vision/encoder_client.py is the front's side of it; frames.py decodes the frames).
 """
 
 from __future__ import annotations
