@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from services.common import RequestError
+
 SAMPLE_RATE = 16_000
 DTYPES: dict[str, np.dtype] = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
 _INT16_SCALE = 1.0 / 32768.0
@@ -25,14 +27,8 @@ _FLOAT_PEAK_LIMIT = 2.0
 _SCAN_SAMPLES = 1 << 20
 
 
-class AudioError(ValueError):
+class AudioError(RequestError):
     """Audio the service refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ MODGATE_SPEECH_COMPUTE_TYPE            CTranslate2 compute type (default int8); 
 MODGATE_SPEECH_THREADS                 CPU threads for the model in all (default: usable cores)
 MODGATE_SPEECH_CHUNK_WORKERS           faster-whisper: <=30 s chunks of one request decoded at once,
                                        each on THREADS / CHUNK_WORKERS threads (default 0: one per
-                                       thread; tiny.en on 2 cores: 2 chunks x 1 thread decode a
-                                       minute of speech in 0.8 s, 1 chunk x 2 threads in 1.8 s)
+                                       thread, the faster split for a small model; figures in
+                                       bench/README.md, "Service measurements")
 MODGATE_SPEECH_BEAM_SIZE               1 = greedy (default; fastest on CPU), >1 = beam search
 MODGATE_SPEECH_MAX_AUDIO_SECONDS       longer requests get HTTP 413 (default 600)
 MODGATE_SPEECH_MAX_CONCURRENCY         requests admitted at once (queued for the one model); more
@@ -99,9 +99,9 @@ class SpeechSettings(BaseSettings):
     def chunk_parallelism(self) -> tuple[int, int]:
         """(chunks decoded at once, threads per chunk) within the thread budget.
 
-        CTranslate2's intra-op threads pay off little on a model as small as Whisper tiny (2
-        threads decoded one chunk slower than 1 here), while separate chunks are independent:
-        spreading the threads over chunks uses the cores far better."""
+        CTranslate2's intra-op threads pay off little on a model as small as Whisper tiny, while
+        separate chunks are independent: spreading the threads over chunks uses the cores far
+        better (bench/README.md, "Service measurements")."""
         workers = min(self.chunk_workers or self.threads, self.threads)
         return workers, max(1, self.threads // workers)
 

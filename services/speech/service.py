@@ -40,7 +40,7 @@ Response
 segments (text, start_s, end_s on the request's timeline, avg_logprob, no_speech_prob), language,
 language_probability, audio_seconds, speech_seconds (what voice-activity detection kept; 0 for
 silence, tone or music, in which case the model never ran), model (name, version = weights
-sha256 prefix, engine, variant) and timings_ms (queue, vad, asr, total).
+sha256 prefix, engine, variant) and timings_ms (decode_ms, queue_ms, vad_ms, asr_ms, total_ms).
 
 Errors: JSON ``{"error": "<what was wrong and what to send instead>", "field": "<part>"}`` with
 
@@ -68,7 +68,8 @@ from starlette.responses import JSONResponse
 
 from modgate import telemetry
 from modgate.wire import SpeechResult
-from services.speech.audio import AudioError, open_pcm
+from services.common import RequestError, check_variant, error_response
+from services.speech.audio import open_pcm
 from services.speech.config import SpeechSettings
 from services.speech.pipeline import build_transcriber
 
@@ -105,27 +106,15 @@ class Speech:
     ) -> SpeechResult | JSONResponse:
         """Transcribe raw 16 kHz mono PCM (see the module docstring for the request shape)."""
         started = time.perf_counter()
-        if variant not in (None, "", self.settings.variant):
-            return _error(
-                409,
-                "variant",
-                f"this replica serves variant {self.settings.variant!r}, not {variant!r}: check the "
-                "gateway's upstream URL for that variant",
-            )
         try:
+            check_variant(variant, self.settings.variant)
             pcm = open_pcm(
                 audio, sample_rate=sample_rate, dtype=dtype, max_seconds=self.settings.max_audio_seconds
             )
             decode_ms = (time.perf_counter() - started) * 1000.0
             result = self.transcriber.transcribe(pcm, language)
-        except AudioError as exc:
-            return _error(exc.status, exc.field, exc.message)
+        except RequestError as exc:  # AudioError included
+            return error_response(exc)
         result.timings_ms["decode_ms"] = round(decode_ms, 2)
         result.timings_ms["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
         return result
-
-
-def _error(status: int, field: str, message: str) -> JSONResponse:
-    """A 4xx JSON answer. Returned rather than raised: BentoML 1.4 answers a raised exception's
-    message wrapped in a one-element list, and the gateway should not have to special-case that."""
-    return JSONResponse({"error": message, "field": field}, status_code=status)

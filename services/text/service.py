@@ -75,10 +75,9 @@ float32 vectors, 384 per text) is the batchable API that ``/moderate`` calls for
 BentoML's adaptive batching merges the windows of concurrent requests into one forward pass. It is
 internal; the gateway does not call it.
 
-Environment: MODGATE_TEXT_MODEL_PATH, MODGATE_TEXT_MODEL_SOURCE, MODGATE_TEXT_MAX_ITEMS,
-MODGATE_TEXT_MAX_CHARS, MODGATE_TEXT_THREADS, MODGATE_TEXT_MAX_BATCH_SIZE,
-MODGATE_TEXT_MAX_LATENCY_MS, MODGATE_DEVICE, MODGATE_VARIANT, MODGATE_POLICY_DIR (all in
-services/text/config.py).
+Environment: the MODGATE_TEXT_* keys (model source and path, limits, threads, batching, scoring,
+policy reload interval) and the shared MODGATE_DEVICE, MODGATE_VARIANT, MODGATE_POLICY_DIR, all
+in services/text/config.py.
 """
 
 from __future__ import annotations
@@ -92,18 +91,18 @@ import bentoml
 import numpy as np
 from opentelemetry import propagate
 from pydantic import BaseModel
-from starlette.responses import JSONResponse
 
 from modgate import telemetry
 from modgate.policy import PolicyError, load_policies
 from modgate.telemetry import Attr
 from modgate.wire import TextItem, TextResult, Variant
 from modgate.wire import TextRequest as TextRequestSpec
+from services.common import PolicyStore, RequestError, UnknownPolicyError, check_variant, error_response
 from services.text.config import TextSettings
 from services.text.encoder import Encoder
 from services.text.models import ModelFileError, load_encoder, pick_device, resolve_model
 from services.text.normalise import WordSegmenter
-from services.text.pipeline import PolicyStore, TextModerator, UnknownPolicyError
+from services.text.pipeline import PolicyBundle, TextModerator
 
 # Read at import: the batching parameters below are fixed when the class is defined.
 SETTINGS = TextSettings()
@@ -111,7 +110,8 @@ telemetry.setup_telemetry("text", variant=SETTINGS.variant, log_level="INFO")
 tracer = telemetry.get_tracer(__name__)
 try:
     # Fail `bentoml serve` itself, with the fix in the message, rather than a worker that
-    # crashes and restarts forever. (Hashes ~90 MB once; the worker reuses the result.)
+    # crashes and restarts forever. (Every process that imports this module hashes the ~90 MB
+    # of model files: `bentoml serve` and then its worker, which imports it again.)
     RESOLVED = resolve_model(
         source=SETTINGS.model_source,
         model_path=SETTINGS.model_path,
@@ -121,14 +121,6 @@ try:
     load_policies(SETTINGS.policy_dir)  # a broken policy directory also stops the start here
 except (ModelFileError, PolicyError) as exc:
     raise SystemExit(f"modgate text: {exc}") from None
-
-
-class RequestError(Exception):
-    """A request the service will not score: answered with `status` and {"error", "field"}."""
-
-    def __init__(self, status: HTTPStatus, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
 
 
 class EmbedText(BaseModel):
@@ -177,7 +169,7 @@ class Text:
             segmenter=WordSegmenter(self.encoder.vocabulary()),
         )
         # Exemplars of every policy are embedded here, once, and again only when a file changes.
-        self.policies = PolicyStore(
+        self.policies: PolicyStore[PolicyBundle] = PolicyStore(
             settings.policy_dir,
             lambda policy: self.moderator.build_policy(policy, self.encoder.encode),
             reload_s=settings.policy_reload_s,
@@ -194,9 +186,7 @@ class Text:
         try:
             return await self._moderate(items, policy, policy_version, variant)
         except RequestError as error:
-            # Returned, not raised: BentoML 1.4 wraps a raised error's JSON in a list.
-            body = {"error": error.message, "field": error.field}
-            return JSONResponse(body, status_code=error.status)  # type: ignore[return-value]
+            return error_response(error)  # type: ignore[return-value]
 
     async def _moderate(
         self, items: list[TextItem], policy: str, policy_version: str | None, variant: str | None
@@ -231,13 +221,7 @@ class Text:
         )
 
     def _check_request(self, n_items: int, variant: str | None) -> None:
-        if variant is not None and variant != self.settings.variant:
-            raise RequestError(
-                HTTPStatus.CONFLICT,
-                "variant",
-                f"this replica serves variant {self.settings.variant!r}, not {variant!r}: "
-                "check the gateway's upstream URL for that variant",
-            )
+        check_variant(variant, self.settings.variant)
         if n_items > self.settings.max_items:
             raise RequestError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

@@ -59,7 +59,7 @@ class VisionSettings(BaseSettings):
     dedup_distance: int = Field(default=4, ge=-1, le=64)
     threads: int | None = Field(default=None, ge=1)  # torch intra-op threads; None = torch default
     # Image-tower precision. auto: fp16 on CUDA, bf16 on CPUs with native bf16 matrix units
-    # (Intel AMX / AVX512-BF16: ~3-4x the fp32 frames/s), fp32 elsewhere.
+    # (Intel AMX / AVX512-BF16, where it is several times faster than fp32), fp32 elsewhere.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     # --- shared keys (no MODGATE_VISION_ prefix) ---

@@ -33,8 +33,8 @@ def native_bf16_cpu() -> bool:
 
 
 def resolve_precision(requested: Precision, device: torch.device) -> str:
-    """auto: fp16 on CUDA, bf16 on a CPU with native bf16 (ViT-B-32 ~3-4x faster with AMX than
-    fp32, embeddings within 1e-4 cosine), fp32 elsewhere."""
+    """auto: fp16 on CUDA, bf16 on a CPU with native bf16 (several times faster than fp32 there,
+    embeddings all but identical: bench/README.md, "Service measurements"), fp32 elsewhere."""
     if requested != "auto":
         return requested
     if device.type == "cuda":

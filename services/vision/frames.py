@@ -1,4 +1,4 @@
-"""Turn request frame bytes into uint8 RGB arrays at model resolution, or say why not.
+"""Turn a request's frames into uint8 RGB arrays at model resolution and their hashes, or say why not.
 
 Geometry matches open_clip's eval transform (torchvision ``Resize(size)`` on the shortest side
 + ``CenterCrop`` for ``shortest``, plain ``Resize((size, size))`` for ``squash``, PIL bicubic
@@ -11,25 +11,27 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from services.common import RequestError
+
+from .dedup import dhash
 from .models import Preprocess
 
 # A decoded frame is a video frame, not a poster: refuse anything bigger before decoding it.
 MAX_PIXELS = 40_000_000
 
 
-class FrameError(ValueError):
+class FrameError(RequestError):
     """A client error about the request's frames; `status` is the HTTP status to answer with."""
 
     def __init__(
         self, message: str, status: HTTPStatus = HTTPStatus.BAD_REQUEST, *, field: str = "frames"
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+        super().__init__(status, field, message)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,8 @@ def open_image(data: bytes, pre: Preprocess, *, label: str) -> Image.Image:
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
         if image.format == "JPEG":
-            # Let libjpeg downscale by a power of two while keeping >= 2x the model size, so the
-            # bicubic resize still antialiases; decoding a 1080p frame gets ~4x cheaper.
+            # Let libjpeg downscale by a power of two while keeping >= 2x the model size: the
+            # bicubic resize still antialiases, and a large frame decodes at a fraction of the cost.
             image.draft("RGB", (2 * pre.size, 2 * pre.size))
         image.load()
     except FrameError:
@@ -121,3 +123,53 @@ def decode_raw(data: bytes, shape: RawShape, *, label: str) -> np.ndarray:
             f"uint8 needs exactly {shape.nbytes}"
         )
     return np.frombuffer(data, dtype=np.uint8).reshape(shape.height, shape.width, shape.channels)
+
+
+def check_frames(n: int, timestamps_ms: list[int], max_frames: int) -> None:
+    """The request's frame count and timestamps, before anything is read."""
+    if n == 0:
+        raise FrameError("the request has no frames: send one multipart file part named 'frames' per frame")
+    if n > max_frames:
+        raise FrameError(
+            f"{n} frames in one request; the limit is {max_frames} (MODGATE_VISION_MAX_FRAMES_PER_REQUEST): "
+            "split the frames over several requests",
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        )
+    if len(timestamps_ms) != n or any(t < 0 for t in timestamps_ms):
+        raise FrameError(
+            f"timestamps_ms must be a JSON list of one non-negative int per frame; got "
+            f"{len(timestamps_ms)} for {n} frames",
+            field="timestamps_ms",
+        )
+
+
+def decode_frames(
+    paths: list[Path],
+    timestamps_ms: list[int],
+    *,
+    frame_format: str,
+    raw_shape: list[int] | None,
+    pre: Preprocess,
+    max_frame_bytes: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Model-resolution pixels and perceptual hashes (see dedup.py), one per frame."""
+    shape = RawShape.parse(raw_shape, pre.size) if frame_format == "raw" else None
+    pixels, hashes = [], []
+    for i, path in enumerate(paths):
+        label = f"frame {i} (timestamp {timestamps_ms[i]} ms)"
+        size = path.stat().st_size
+        if size > max_frame_bytes:
+            raise FrameError(
+                f"{label} is {size} bytes; the limit is {max_frame_bytes} (MODGATE_VISION_MAX_FRAME_BYTES)",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        data = path.read_bytes()
+        if shape is not None:
+            frame = decode_raw(data, shape, label=label)
+            pixels.append(frame)
+            hashes.append(dhash(Image.fromarray(frame)))
+        else:
+            image = open_image(data, pre, label=label)
+            pixels.append(resize_to_model(image, pre))
+            hashes.append(dhash(image))
+    return pixels, hashes

@@ -18,15 +18,14 @@ set, and then it serves random weights that are marked ``calibrated=false`` ever
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modgate.wire import ModelInfo
+from services.common import sha256_file, verify_pins, verify_sha256
 
 from .config import VisionSettings
 
@@ -114,12 +113,9 @@ class LoadedClip:
     source: ModelSource
 
 
-# --- hashing --------------------------------------------------------------------------------
+# --- pins -----------------------------------------------------------------------------------
 
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+PIN_REMEDY = "the file is corrupt or not the one that was pinned; re-copy it or update the pin"
 
 
 def _read_sums(path: Path) -> dict[str, str]:
@@ -135,21 +131,9 @@ def _read_sums(path: Path) -> dict[str, str]:
     return sums
 
 
-def _verify(path: Path, expected: str, *, what: str) -> str:
-    if not path.is_file():
-        raise ModelSourceError(f"{what}: file {path} does not exist")
-    actual = sha256_file(path)
-    if actual != expected.lower():
-        raise ModelSourceError(
-            f"{what}: file {path} has sha256 {actual}, expected {expected.lower()}; "
-            "the file is corrupt or not the one that was pinned. Re-copy it or update the pin."
-        )
-    return actual
-
-
-def _verify_sums(directory: Path, sums: dict[str, str], *, what: str) -> None:
-    for name, expected in sums.items():
-        _verify(directory / name, expected, what=what)
+def verify_pinned(path: Path, expected: str, *, what: str) -> str:
+    """The sha256 of `path` if it is `expected`; else ModelSourceError naming `what` (the setting)."""
+    return verify_sha256(path, expected, what=f"{what}: file", remedy=PIN_REMEDY, error=ModelSourceError)
 
 
 # --- architecture -----------------------------------------------------------------------------
@@ -208,7 +192,7 @@ def _dir_source(directory: Path, *, kind: SourceKind, expected: dict[str, str], 
             if sums.setdefault(file, digest) != digest:
                 raise ModelSourceError(f"{what}: {sums_path} and the store metadata disagree on {file}")
     if sums:
-        _verify_sums(directory, sums, what=what)
+        verify_pins(directory, sums, what=f"{what}: file", remedy=PIN_REMEDY, error=ModelSourceError)
         weights_sha = sums.get(weights.name) or sha256_file(weights)
     else:
         weights_sha = sha256_file(weights)
@@ -235,7 +219,7 @@ def _checkpoint_source(settings: VisionSettings, checkpoint: Path) -> ModelSourc
     if expected is None and sidecar.is_file():
         expected = sidecar.read_text(encoding="utf-8").split()[0]
     if expected is not None:
-        digest = _verify(checkpoint, expected, what="MODGATE_VISION_CHECKPOINT")
+        digest = verify_pinned(checkpoint, expected, what="MODGATE_VISION_CHECKPOINT")
     else:
         digest = sha256_file(checkpoint)
         log.warning(
@@ -412,52 +396,3 @@ def model_info(source: ModelSource, *, variant: str, device: torch.device | str)
         variant=variant,  # type: ignore[arg-type]
         calibrated=source.calibrated,
     )
-
-
-# --- BentoML model store ------------------------------------------------------------------------
-
-
-def import_to_store(checkpoint: Path, arch: str, tag: str) -> str:
-    """Copy a weights file into the BentoML model store in open_clip's local-dir layout.
-
-    The weights are loaded into `arch` first (strict), so a mismatched checkpoint is rejected here
-    rather than when the service starts. Returns the stored tag.
-    """
-    import bentoml
-    import open_clip
-    import torch
-
-    if not checkpoint.is_file():
-        raise ModelSourceError(f"--checkpoint: file {checkpoint} does not exist")
-    if checkpoint.suffix not in WEIGHT_SUFFIXES:
-        raise ModelSourceError(f"--checkpoint: {checkpoint} is not a weights file {WEIGHT_SUFFIXES}")
-    name = register_arch(arch)
-    digest = sha256_file(checkpoint)
-    source = ModelSource(
-        kind="checkpoint", open_clip_name=name, display_name=name, version=digest[:12], weights=checkpoint
-    )
-    clip = load_clip(source, torch.device("cpu"))
-    model_cfg = open_clip.get_model_config(name)
-    # The names open_clip's local-dir loader looks for first.
-    if checkpoint.suffix == ".safetensors":
-        stored_name = "open_clip_model.safetensors"
-    else:
-        stored_name = "open_clip_pytorch_model.bin"
-    metadata = {
-        "arch": name,
-        "sha256": {stored_name: digest},
-        "source_file": str(checkpoint.resolve()),
-        "open_clip_version": open_clip.__version__,
-    }
-    labels = {"modality": "vision", "engine": "open_clip"}
-    with bentoml.models.create(tag, labels=labels, metadata=metadata) as entry:
-        dest = Path(entry.path)
-        shutil.copyfile(checkpoint, dest / stored_name)
-        (dest / CONFIG_FILE).write_text(
-            json.dumps({"model_cfg": model_cfg, "preprocess_cfg": clip.preprocess.to_dict()}, indent=2),
-            encoding="utf-8",
-        )
-        (dest / SUMS_FILE).write_text(f"{digest}  {stored_name}\n", encoding="utf-8")
-        _verify(dest / stored_name, digest, what="import")
-        stored_tag = str(entry.tag)
-    return stored_tag

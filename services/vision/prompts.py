@@ -1,39 +1,28 @@
-"""Policies as the vision service sees them: the prompt texts, their cached embeddings, reloads.
+"""Policies as the vision service sees them: the prompt texts and their cached embeddings.
 
-The policy directory is re-read when its files change (checked at most once a second) or when a
-request names a version other than the one held. A directory that no longer parses leaves the
-last good policies in place (logged), and responses keep naming the version actually used, so
-the gateway sees the mismatch instead of getting scores against prompts it did not ask for.
-Text embeddings are computed once per policy content digest and cached.
+The policies themselves (reloaded when the files change) live in a services.common.PolicyStore,
+checked at most every RECHECK_SECONDS. Prompt embeddings come from the encoder process over
+HTTP, so they are built here, asynchronously, once per policy content digest, and cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from modgate.policy import Policy, PolicyError, load_policies
+from modgate.policy import Policy
 from modgate.wire import PolicyRef
+from services.common import policy_ref
 
 log = logging.getLogger(__name__)
 
-RECHECK_SECONDS = 1.0
+RECHECK_SECONDS = 1.0  # how often the policy files are checked for edits
 
 EncodeTexts = Callable[[list[str]], Awaitable[np.ndarray]]
-
-
-class UnknownPolicy(LookupError):
-    pass
-
-
-def policy_ref(policy: Policy) -> PolicyRef:
-    return PolicyRef(name=policy.name, version=policy.version, digest=policy.digest)
 
 
 @dataclass(frozen=True)
@@ -81,59 +70,6 @@ async def build_prompt_bank(policy: Policy, encode_texts: EncodeTexts) -> Prompt
         temperatures=np.array([rules[c].temperature for c in categories], dtype=np.float32),
         thresholds=np.array([rules[c].threshold for c in categories], dtype=np.float32),
     )
-
-
-class PolicyStore:
-    """The policies of one directory, reloaded when the files change."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._signature = self._scan()
-        self._policies = load_policies(directory)  # a broken directory at start is fatal
-        self._checked_at = time.monotonic()
-
-    def _scan(self) -> tuple[tuple[str, int, int], ...]:
-        entries = []
-        for path in sorted(self.directory.glob("*.yaml")):
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # removed between glob and stat: the next scan sees it gone
-                continue
-            entries.append((path.name, stat.st_mtime_ns, stat.st_size))
-        return tuple(entries)
-
-    def _maybe_reload(self, *, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self._checked_at < RECHECK_SECONDS:
-            return
-        self._checked_at = now
-        signature = self._scan()
-        if signature == self._signature:
-            return
-        self._signature = signature
-        try:
-            policies = load_policies(self.directory)
-        except (PolicyError, OSError) as exc:
-            log.error("vision: keeping the previous policies; reloading %s failed: %s", self.directory, exc)
-            return
-        changed = [n for n, p in policies.items() if n not in self._policies or self._policies[n] != p]
-        log.info("vision: reloaded policies from %s (changed: %s)", self.directory, changed or "none")
-        self._policies = policies
-
-    def get(self, name: str, version: str | None = None) -> Policy:
-        held = self._policies.get(name)
-        self._maybe_reload(force=held is None or (version is not None and held.version != version))
-        policy = self._policies.get(name)
-        if policy is None:
-            raise UnknownPolicy(
-                f"policy {name!r} is not loaded; this service holds {sorted(self._policies)} "
-                f"from {self.directory}"
-            )
-        return policy
-
-    def all(self) -> list[Policy]:
-        self._maybe_reload(force=False)
-        return list(self._policies.values())
 
 
 class PromptCache:

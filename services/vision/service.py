@@ -80,7 +80,8 @@ second BentoML service, ``VisionEncoder``, started by ``bentoml serve`` as its d
 separate process reached over a local socket). Its ``encode_images`` API is
 ``batchable=True``, which is what lets BentoML 1.4 merge frames of concurrent requests into
 one model batch: a batchable method only batches when called through its HTTP route, and
-calls between services go through that route with pickled numpy arrays.
+calls between services go through that route with pickled numpy arrays
+(services/vision/encoder_client.py is the front's side of it; frames.py decodes the frames).
 """
 
 from __future__ import annotations
@@ -88,29 +89,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import aiohttp
 import anyio
 import bentoml
 import numpy as np
 from opentelemetry import trace
-from PIL import Image
 from pydantic import BeforeValidator, Field
-from starlette.responses import JSONResponse
 
 from modgate import telemetry
 from modgate.policy import Policy
-from modgate.wire import FrameScore, ModelInfo, VisionInfo, VisionResult
+from modgate.wire import FrameScore, VisionInfo, VisionResult
+from services.common import (
+    PolicyStore,
+    RequestError,
+    UnknownPolicyError,
+    check_variant,
+    error_response,
+    keep_policy,
+    policy_ref,
+)
 from services.vision.calibration import score_frames
 from services.vision.config import VisionSettings
-from services.vision.dedup import dhash, find_duplicates
-from services.vision.frames import FrameError, RawShape, decode_raw, open_image, resize_to_model
-from services.vision.models import ModelSourceError, Preprocess, resolve_source
-from services.vision.prompts import PolicyStore, PromptCache, UnknownPolicy, policy_ref
+from services.vision.dedup import find_duplicates
+from services.vision.encoder_client import EncoderClient, EncoderModel
+from services.vision.frames import check_frames, decode_frames
+from services.vision.models import ModelSourceError, resolve_source
+from services.vision.prompts import RECHECK_SECONDS, PromptCache
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -126,10 +133,6 @@ except ModelSourceError as exc:
 
 # Batch ids ride in a float32 column; wrap before they stop being exact integers.
 BATCH_ID_MODULUS = 1 << 24
-# BentoML's dispatcher sends its first ~11 batches one at a time while it fits its latency model;
-# spend them on warm-up calls so live traffic batches from the first request.
-WARMUP_CALLS = 12
-ENCODER_ATTEMPTS = 3
 
 BATCH_FRAMES = bentoml.metrics.Histogram(
     name="modgate_vision_model_batch_frames",
@@ -216,20 +219,6 @@ class VisionEncoder:
         }
 
 
-@dataclass(frozen=True)
-class _Ready:
-    model: ModelInfo
-    model_id: str
-    preprocess: Preprocess
-    logit_scale: float
-
-
-class _RequestError(Exception):
-    def __init__(self, status: HTTPStatus, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
-
-
 @bentoml.service(
     name="vision",
     workers=1,
@@ -242,54 +231,26 @@ class Vision:
 
     def __init__(self) -> None:
         self.settings = SETTINGS
-        self.policies = PolicyStore(SETTINGS.policy_dir)
-        self.prompts = PromptCache(self._encode_texts)
-        self._ready: _Ready | None = None
+        self.policies: PolicyStore[Policy] = PolicyStore(
+            SETTINGS.policy_dir, keep_policy, reload_s=RECHECK_SECONDS
+        )
+        self.encoder_client = EncoderClient(lambda: self.encoder, max_batch_size=SETTINGS.max_batch_size)
+        self.prompts = PromptCache(self.encoder_client.encode_texts)
+        self._ready: EncoderModel | None = None
         self._ready_lock = asyncio.Lock()
 
-    async def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(await self._call_encoder("encode_texts", texts), dtype=np.float32)
-
-    async def _call_encoder(self, method: str, *args: Any) -> Any:
-        """Call the encoder process, retrying dropped connections (every encoder API is idempotent).
-
-        The client pools keep-alive connections for 15 s, the encoder's server closes idle ones
-        after 5 s, so a burst after a pause can write into a connection being closed."""
-        for attempt in range(1, ENCODER_ATTEMPTS + 1):
-            try:
-                return await getattr(self.encoder.to_async, method)(*args)
-            except aiohttp.ClientConnectionError as exc:
-                if attempt == ENCODER_ATTEMPTS:
-                    raise _RequestError(
-                        HTTPStatus.SERVICE_UNAVAILABLE,
-                        "",
-                        f"the vision model process did not answer {method} ({exc!r}); retry shortly",
-                    ) from exc
-                log.warning("vision: encoder %s attempt %d failed (%r); retrying", method, attempt, exc)
-                await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
-
-    async def _get_ready(self) -> _Ready:
+    async def _get_ready(self) -> EncoderModel:
+        """The encoder's model, once every policy's prompts are embedded and batching is warm."""
         if self._ready is not None:
             return self._ready
         async with self._ready_lock:
             if self._ready is None:
-                described = await self._call_encoder("describe")
-                model = ModelInfo.model_validate(described["model"])
-                ready = _Ready(
-                    model=model,
-                    model_id=f"{model.name}@{model.version}",
-                    preprocess=Preprocess.from_dict(described["preprocess"]),
-                    logit_scale=float(described["logit_scale"]),
-                )
+                ready = await self.encoder_client.describe()
                 for policy in self.policies.all():
                     await self.prompts.get(policy)
-                size = ready.preprocess.size
-                warm = np.zeros((1, size, size, 3), dtype=np.uint8)
-                for _ in range(WARMUP_CALLS):
-                    await self._call_encoder("encode_images", warm)
+                await self.encoder_client.warm_up(ready.preprocess.size)
                 self._ready = ready
-                log.info("vision: ready (%s, calibrated=%s)", ready.model_id, model.calibrated)
+                log.info("vision: ready (%s, calibrated=%s)", ready.model_id, ready.model.calibrated)
         return self._ready
 
     async def __is_ready__(self) -> bool:
@@ -331,90 +292,22 @@ class Vision:
             return await self._score(
                 frames, timestamps_ms, policy, policy_version, frame_format, raw_shape, variant
             )
-        except FrameError as exc:
-            error = _RequestError(exc.status, exc.field, str(exc))
-        except _RequestError as exc:
-            error = exc
-        # Returned, not raised: BentoML 1.4 wraps raised errors' JSON in a list.
-        return JSONResponse({"error": error.message, "field": error.field}, status_code=error.status)  # type: ignore[return-value]
-
-    def _check_request(self, n: int, timestamps_ms: list[int], variant: str | None) -> None:
-        if variant not in (None, "", self.settings.variant):
-            raise _RequestError(
-                HTTPStatus.CONFLICT,
-                "variant",
-                f"this replica serves variant {self.settings.variant!r}, not {variant!r}: check the "
-                "gateway's upstream URL for that variant",
-            )
-        if n == 0:
-            raise _RequestError(
-                HTTPStatus.BAD_REQUEST,
-                "frames",
-                "the request has no frames: send one multipart file part named 'frames' per frame",
-            )
-        limit = self.settings.max_frames_per_request
-        if n > limit:
-            raise _RequestError(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "frames",
-                f"{n} frames in one request; the limit is {limit} (MODGATE_VISION_MAX_FRAMES_PER_REQUEST): "
-                "split the frames over several requests",
-            )
-        if len(timestamps_ms) != n or any(t < 0 for t in timestamps_ms):
-            raise _RequestError(
-                HTTPStatus.BAD_REQUEST,
-                "timestamps_ms",
-                f"timestamps_ms must be a JSON list of one non-negative int per frame; got "
-                f"{len(timestamps_ms)} for {n} frames",
-            )
+        except RequestError as error:  # FrameError included
+            return error_response(error)  # type: ignore[return-value]
 
     def _policy(self, name: str, version: str | None) -> Policy:
         try:
             return self.policies.get(name, version)
-        except UnknownPolicy as exc:
-            raise _RequestError(HTTPStatus.NOT_FOUND, "policy", str(exc)) from None
+        except UnknownPolicyError as exc:
+            raise RequestError(HTTPStatus.NOT_FOUND, "policy", str(exc)) from None
 
-    def _decode(
-        self,
-        paths: list[Path],
-        timestamps_ms: list[int],
-        frame_format: str,
-        raw_shape: list[int] | None,
-        pre: Preprocess,
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Model-resolution pixels and perceptual hashes, one per frame."""
-        shape = RawShape.parse(raw_shape, pre.size) if frame_format == "raw" else None
-        pixels, hashes = [], []
-        for i, path in enumerate(paths):
-            label = f"frame {i} (timestamp {timestamps_ms[i]} ms)"
-            size = path.stat().st_size
-            if size > self.settings.max_frame_bytes:
-                raise FrameError(
-                    f"{label} is {size} bytes; the limit is {self.settings.max_frame_bytes} "
-                    "(MODGATE_VISION_MAX_FRAME_BYTES)",
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                )
-            data = path.read_bytes()
-            if shape is not None:
-                frame = decode_raw(data, shape, label=label)
-                pixels.append(frame)
-                hashes.append(dhash(Image.fromarray(frame)))
-            else:
-                image = open_image(data, pre, label=label)
-                pixels.append(resize_to_model(image, pre))
-                hashes.append(dhash(image))
-        return pixels, hashes
-
-    async def _encode(self, frames: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-        """Unit-norm embeddings of `frames`, and the sizes of the model batches they rode in."""
-        step = self.settings.max_batch_size
-        chunks = [np.stack(frames[i : i + step]) for i in range(0, len(frames), step)]
-        outputs = await asyncio.gather(*(self._call_encoder("encode_images", c) for c in chunks))
-        rows = np.concatenate([np.asarray(o, dtype=np.float32) for o in outputs], axis=0)
-        sizes: dict[int, int] = {}
-        for batch_size, batch_id in rows[:, :2].astype(np.int64):
-            sizes.setdefault(int(batch_id), int(batch_size))
-        return rows[:, 2:], list(sizes.values())
+    async def _ready_for_request(self) -> EncoderModel:
+        try:
+            return await self._get_ready()
+        except Exception as exc:
+            raise RequestError(
+                HTTPStatus.SERVICE_UNAVAILABLE, "", f"the vision model is not ready ({exc}); retry shortly"
+            ) from None
 
     async def _score(
         self,
@@ -427,17 +320,20 @@ class Vision:
         variant: str | None,
     ) -> VisionResult:
         started = time.perf_counter()
-        self._check_request(len(paths), timestamps_ms, variant)
+        check_variant(variant, self.settings.variant)
+        check_frames(len(paths), timestamps_ms, self.settings.max_frames_per_request)
         policy = self._policy(policy_name, policy_version)
-        try:
-            ready = await self._get_ready()
-        except Exception as exc:
-            raise _RequestError(
-                HTTPStatus.SERVICE_UNAVAILABLE, "", f"the vision model is not ready ({exc}); retry shortly"
-            ) from None
+        ready = await self._ready_for_request()
         t_decode = time.perf_counter()
         decoded, hashes = await anyio.to_thread.run_sync(
-            self._decode, paths, timestamps_ms, frame_format, raw_shape, ready.preprocess
+            lambda: decode_frames(
+                paths,
+                timestamps_ms,
+                frame_format=frame_format,
+                raw_shape=raw_shape,
+                pre=ready.preprocess,
+                max_frame_bytes=self.settings.max_frame_bytes,
+            )
         )
         t_dedup = time.perf_counter()
         duplicate_of = find_duplicates(hashes, self.settings.dedup_distance)
@@ -447,31 +343,18 @@ class Vision:
             "vision.encode",
             attributes={telemetry.Attr.FRAME_COUNT: len(unique), telemetry.Attr.MODEL_ID: ready.model_id},
         ) as span:
-            embeddings, batch_sizes = await self._encode([decoded[i] for i in unique])
+            embeddings, batch_sizes = await self.encoder_client.encode_frames([decoded[i] for i in unique])
             span.set_attribute(telemetry.Attr.BATCH_SIZE, max(batch_sizes))
         t_score = time.perf_counter()
         bank = await self.prompts.get(policy)
         scores, best = score_frames(embeddings, bank, ready.logit_scale)
-        row_of = {frame: row for row, frame in enumerate(unique)}
-        results = []
-        for i, dup in enumerate(duplicate_of):
-            row = row_of[i if dup is None else dup]
-            results.append(
-                FrameScore(
-                    index=i,
-                    timestamp_ms=timestamps_ms[i],
-                    scores=scores[row],
-                    best_prompts=best[row],
-                    duplicate_of=dup,
-                )
-            )
         skipped = len(paths) - len(unique)
         FRAMES.labels(outcome="encoded").inc(len(unique))
         if skipped:
             FRAMES.labels(outcome="duplicate").inc(skipped)
         done = time.perf_counter()
         return VisionResult(
-            frames=results,
+            frames=_frame_scores(timestamps_ms, duplicate_of, unique, scores, best),
             duplicates_skipped=skipped,
             batch_sizes=batch_sizes,
             model=ready.model,
@@ -484,3 +367,27 @@ class Vision:
                 "total_ms": round((done - started) * 1000, 2),
             },
         )
+
+
+def _frame_scores(
+    timestamps_ms: list[int],
+    duplicate_of: list[int | None],
+    unique: list[int],
+    scores: list[dict[str, float]],
+    best: list[dict[str, str]],
+) -> list[FrameScore]:
+    """One FrameScore per request frame, in request order; a duplicate gets its original's scores."""
+    row_of = {frame: row for row, frame in enumerate(unique)}
+    results = []
+    for i, dup in enumerate(duplicate_of):
+        row = row_of[i if dup is None else dup]
+        results.append(
+            FrameScore(
+                index=i,
+                timestamp_ms=timestamps_ms[i],
+                scores=scores[row],
+                best_prompts=best[row],
+                duplicate_of=dup,
+            )
+        )
+    return results

@@ -87,6 +87,7 @@ def test_bentofile_ships_the_service_the_shared_package_and_the_policy(component
         f"services/{component}/service.py",
         f"services/{component}/config.py",
         "services/__init__.py",
+        "services/common.py",
         "modgate/__init__.py",
         "modgate/policy.py",
         "modgate/wire.py",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common import sha256_file
 from services.speech.config import SpeechSettings
 from services.speech.engines import EngineError, build_engine
 from services.speech.models import (
@@ -15,7 +16,6 @@ from services.speech.models import (
     ResolvedWeights,
     WeightsError,
     resolve,
-    sha256_file,
     verify_file,
 )
 from tests.services.speech.conftest import settings

@@ -19,10 +19,11 @@ import torch
 import whisper
 from whisper.model import Whisper
 
+from services.common import sha256_file
 from services.speech.audio import PcmAudio
 from services.speech.ct2_torch import load_ct2_as_whisper, save_checkpoint
 from services.speech.engines.openai import OpenAIWhisperEngine
-from services.speech.models import resolve, sha256_file
+from services.speech.models import resolve
 from services.speech.pipeline import Transcriber, build_transcriber
 from tests.services.speech.conftest import settings
 from tests.services.speech.speech_audio import SENTENCES, Utterance, speak, word_error_rate

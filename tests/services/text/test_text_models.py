@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from services.common import sha256_file
 from services.text.models import (
     PINNED_SHA256,
     WEIGHTS_FILE,
     ModelFileError,
     package_model_dir,
     resolve_model,
-    sha256_file,
     verify_model_dir,
 )
 

@@ -11,8 +11,9 @@ import yaml
 
 from modgate.policy import DEFAULT_POLICY_DIR, PolicyError
 from modgate.wire import TextItem, TextItemResult
+from services.common import PolicyStore, UnknownPolicyError
 from services.text.encoder import Encoder
-from services.text.pipeline import PolicyBundle, PolicyStore, TextModerator, UnknownPolicyError
+from services.text.pipeline import PolicyBundle, TextModerator
 
 
 def _run(

@@ -15,12 +15,13 @@ import pytest
 from PIL import Image
 
 from modgate.policy import parse_policy
-from services.vision import prompts as prompts_module
+from services.common import PolicyStore, UnknownPolicyError, keep_policy, sha256_file
 from services.vision.calibration import category_shares, score_frames
 from services.vision.config import VisionSettings
 from services.vision.frames import FrameError, decode_image, resize_to_model
-from services.vision.models import ModelSourceError, Preprocess, import_to_store, resolve_source, sha256_file
-from services.vision.prompts import PolicyStore, build_prompt_bank
+from services.vision.import_model import import_to_store
+from services.vision.models import ModelSourceError, Preprocess, resolve_source
+from services.vision.prompts import build_prompt_bank
 from tests.services.vision.conftest import REPO, service_env
 from tests.services.vision.tinyclip import TINY_CFG, TinyClip, jpeg_bytes, shape_image
 
@@ -264,13 +265,10 @@ def test_scores_follow_the_documented_formula() -> None:
 # --- policy reloads -------------------------------------------------------------------------------
 
 
-def test_policy_store_reloads_changes_and_keeps_the_last_good_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(prompts_module, "RECHECK_SECONDS", 0.0)
+def test_policy_store_reloads_changes_and_keeps_the_last_good_version(tmp_path: Path) -> None:
     path = tmp_path / "calib.yaml"
     path.write_text(json.dumps(POLICY))
-    store = PolicyStore(tmp_path)
+    store = PolicyStore(tmp_path, keep_policy, reload_s=0.0)
     assert store.get("calib").version == "1"
 
     path.write_text(json.dumps({**POLICY, "version": "2"}))
@@ -278,5 +276,5 @@ def test_policy_store_reloads_changes_and_keeps_the_last_good_version(
 
     path.write_text("name: calib\nversion: [not valid")
     assert store.get("calib", "3").version == "2"  # broken file: the last good one stays
-    with pytest.raises(prompts_module.UnknownPolicy, match="'other' is not loaded"):
+    with pytest.raises(UnknownPolicyError, match="'other' is not loaded"):
         store.get("other")
