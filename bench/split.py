@@ -23,7 +23,7 @@ from typing import Any
 from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
 from gateway.media.worker import SplitWorkers
-from tests.mediagen import MediaSpec, generate
+from modgate.tools.mediagen import MediaSpec, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -123,7 +123,7 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _sentence_seconds(text: str) -> float:
-    from tests.mediagen import AUDIO_RATE, espeak
+    from modgate.tools.mediagen import AUDIO_RATE, espeak
 
     return len(espeak(text)) / AUDIO_RATE
 
@@ -149,7 +149,7 @@ def _spec_key(**facts: object) -> str:
 
 def clip(duration_s: float, *, gop_frames: int | None = GOP_FRAMES, say: bool = True) -> Workload:
     """The clip workload of `duration_s` seconds, generated once and cached."""
-    from tests.mediagen import Cue, MediaSpec, Speech, generate
+    from modgate.tools.mediagen import Cue, MediaSpec, Speech, generate
 
     placed = _place_script(duration_s)
     speech = tuple(Speech(start, text) for start, text in placed)
