@@ -3,16 +3,17 @@
 Clips are what a phone or a streaming tool uploads: 1280x720, 30 fps, H.264 (x264 `veryfast`,
 a keyframe every 2 s — the common camera/streaming setting) with AAC 48 kHz mono audio and a
 mov_text subtitle track, in mp4. The picture is a panning noise texture with grain and a few
-scene cuts, so it encodes and decodes like camera footage (~1.6 Mbit/s), not like a flat test
-card. The audio is espeak-ng speech, sentence after sentence with short pauses (speech-dense:
-the expensive case for the speech service); every sentence is also a subtitle cue, as closed
-captions would be. A few sentences are harmful, so the verdict has something to find.
+scene cuts, so it encodes and decodes like camera footage (its bitrate is in bench/README.md),
+not like a flat test card. The audio is espeak-ng speech, sentence after sentence with short
+pauses (speech-dense: the expensive case for the speech service); every sentence is also a
+subtitle cue, as closed captions would be. A few sentences are harmful, so the verdict has
+something to find.
 
   clip-10s   10 s clip  (3 sentences)
   clip-60s   60 s clip  (~15 sentences)
   text-only  title + description + hashtags + captions, no media (only the text service runs)
 
-Encoding a 60 s 720p clip takes a minute on two cores, so clips are cached by spec under
+Encoding a 60 s 720p clip is slow (bench/README.md), so clips are cached by spec under
 bench/results/cache/ (or $MODGATE_BENCH_CACHE, e.g. ~/.cache/modgate/bench).
 """
 

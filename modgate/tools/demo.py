@@ -1,7 +1,7 @@
 """`modgate demo` (what `make demo` runs): the whole product in one command.
 
-1. Generates a sample video: espeak-ng speech that greets, then makes a threat, over a calm
-   picture with a benign subtitle ("Welcome back to my cooking channel!").
+1. Generates a sample video (modgate.tools.samples): espeak-ng speech that greets, then makes
+   a threat, with a benign subtitle ("Welcome back to my cooking channel!").
 2. Starts the local stack (`modgate up`'s processes) on free ports, health-gated.
 3. Moderates the video through the gateway's gRPC API and prints the verdict: the threat is
    only in the speech, so the evidence is AUDIO, with its timestamps.

@@ -149,9 +149,8 @@ def _summary_lines(verdict: pb.Verdict, *, color: bool) -> list[str]:
         code = {"ALLOW": "32", "REVIEW": "33", "BLOCK": "31"}.get(decision, "0")
         decision = f"\033[1;{code}m{decision}\033[0m"
     degraded = "  (degraded)" if verdict.degraded else ""
-    lines = [
-        f"{decision}  risk {verdict.risk:.2f}{degraded}  policy {verdict.policy_name}@{verdict.policy_version}"
-    ]
+    policy = f"{verdict.policy_name}@{verdict.policy_version}"
+    lines = [f"{decision}  risk {verdict.risk:.2f}{degraded}  policy {policy}"]
     if verdict.request_id or verdict.content_id:
         ids = f"request {verdict.request_id}"
         if verdict.content_id:
