@@ -8,7 +8,7 @@ Steps, all in this invocation so the comparison is on the same machine at the sa
 1. build or find the workloads (bench/workloads.py; cached clips);
 2. run the naive baseline on each clip (bench/naive.py, a subprocess; half its runs before the
    stack is up, half after it is stopped, so both see the same machine load);
-3. start the real local stack (modgate.stack, the code behind `modgate up`) and measure latency,
+3. start the real local stack (modgate.tools.stack, the code behind `modgate up`) and measure latency,
    stage breakdown, throughput at 1/2/4/8 concurrent callers and peak RSS (bench/e2e.py);
 4. write bench/results/bench.json, bench.md and latency_breakdown.png, print the table and the
    speed-up over the naive baseline.
@@ -37,7 +37,7 @@ from bench import report
 from bench.e2e import E2EPlan, run_e2e, stack_config
 from bench.workloads import RESULTS, Workload, workloads
 from modgate.client import Options
-from modgate.stack import Stack
+from modgate.tools.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 # Environment keys worth recording: what decides how many cores each process uses.
@@ -120,7 +120,7 @@ def cpu_model() -> str:
 
 
 def stack_settings(stack: Stack) -> dict[str, dict[str, str]]:
-    """The core-sharing settings each process gets (from stack.py plus --env)."""
+    """The core-sharing settings each process gets (from the stack's thread plan plus --env)."""
     from gateway.config import GatewayConfig
 
     settings: dict[str, dict[str, str]] = {}
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp) / "home", device=args.device, trace_store=not args.no_trace_store, env=env
         )
         settings = stack_settings(Stack(config))
-        say("starting the local stack (modgate.stack, as `modgate up`) ...")
+        say("starting the local stack (modgate.tools.stack, as `modgate up`) ...")
         e2e = run_e2e(plan, config, say)
         if naive_reps > before_reps:
             for workload in baseline:

@@ -2,7 +2,7 @@
 
     python -m bench.e2e [--quick] [--device cpu|cuda] [--reps N] [--concurrency 1,2,4,8]
 
-The stack is started by `modgate.stack.Stack`, the code behind `modgate up` (trace store,
+The stack is started by `modgate.tools.stack.Stack`, the code behind `modgate up` (trace store,
 speech/vision/text `bentoml serve`, `python -m gateway`), on free ports with a scratch
 $MODGATE_HOME, and always stopped. Requests go through `modgate.client.ModerationClient`.
 
@@ -41,7 +41,8 @@ import psutil
 
 from bench.workloads import RESULTS, Workload, workloads
 from modgate.client import ModerationClient, ModerationError, Options
-from modgate.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
+from modgate.ports import DEFAULT_PORTS
+from modgate.tools.stack import Stack, StackConfig, free_port
 from modgate.v1 import moderation_pb2 as pb
 
 STAGES = (
@@ -207,7 +208,7 @@ def moderate(client: ModerationClient, workload: Workload, data: bytes | None, o
 
 def waterfall(trace_db: Path, trace_id: str, wait_s: float = 3.0) -> list[dict[str, Any]]:
     """The spans of one request (all processes), as offsets from its first span, in ms."""
-    from modgate.tracestore import TraceStore
+    from modgate.tools.tracestore import TraceStore
 
     deadline = time.monotonic() + wait_s
     spans: list[Any] = []

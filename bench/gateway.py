@@ -35,8 +35,8 @@ import httpx
 from gateway.fusion import FusionInput, ModalityOutcome, ScoredText, State, fuse
 from modgate.client import ModerationClient
 from modgate.policy import Modality, load_policies
-from modgate.samples import threat_video
-from modgate.stack import Stack, StackConfig, free_port
+from modgate.tools.samples import threat_video
+from modgate.tools.stack import Stack, StackConfig, free_port
 from modgate.wire import FrameScore, ModelInfo, TextItem, TextItemResult, TextRequest
 
 REPO = Path(__file__).resolve().parents[1]

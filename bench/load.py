@@ -18,6 +18,9 @@ a degraded verdict, or a retryable status), and the recovery time is measured: f
 restart to the first answer in which that service's modality ran again.
 
 Prints a summary and writes bench/results/load.json (or --json PATH).
+
+The callers and the fault injection are modgate.tools.load and modgate.tools.faults (the
+reliability tests use them too); this module is the command on top.
 """
 
 from __future__ import annotations
@@ -25,362 +28,27 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import random
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from modgate.v1 import moderation_pb2 as pb
-from modgate.v1 import moderation_pb2_grpc as pb_grpc
+from modgate.ports import GATEWAY_TARGET
+from modgate.tools.faults import FaultRecord, inject_faults, recovery, restartable_ports
+from modgate.tools.load import default_works, run_load, summarize
+from modgate.tools.stack import Stack, StackConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODALITY_NAMES = {v: k.removeprefix("MODALITY_") for k, v in pb.Modality.items()}
-STATE_NAMES = {v: k.removeprefix("MODALITY_STATE_") for k, v in pb.ModalityState.items()}
-# The modality each service's answer shows up in (speech feeds AUDIO; text feeds TEXT and the
-# transcript part of AUDIO).
-SERVICE_MODALITY = {"speech": "AUDIO", "vision": "VISUAL", "text": "TEXT"}
-# A modality state that means "the service answered" (vision runs uncalibrated offline).
-SERVED = {"OK", "UNCALIBRATED"}
-# Statuses a caller can act on: a verdict or "try again later".
-RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
-# A call counts as hung when it comes back this much after its deadline.
-HUNG_SLACK_S = 1.0
-
-
-@dataclass(frozen=True)
-class Work:
-    """One kind of request the callers send."""
-
-    kind: str  # "text" or "video"
-    request: pb.ModerateRequest
-
-
-@dataclass
-class Outcome:
-    client: int
-    kind: str
-    request_id: str
-    started: float  # time.monotonic()
-    ended: float
-    status: str  # "OK" or the gRPC status name
-    deadline_s: float
-    retry_after_ms: int | None = None
-    degraded: bool = False
-    modalities: dict[str, str] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)  # per modality, when not OK
-    details: str = ""
-
-    @property
-    def latency_s(self) -> float:
-        return self.ended - self.started
-
-    @property
-    def hung(self) -> bool:
-        return self.latency_s > self.deadline_s + HUNG_SLACK_S
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
-    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
-    if credentials is None:
-        return grpc.insecure_channel(target, options=options)
-    return grpc.secure_channel(target, credentials, options=options)
-
-
-def _one_call(
-    stub: pb_grpc.ModerationStub,
-    work: Work,
-    client: int,
-    request_id: str,
-    deadline_s: float,
-    metadata: tuple[tuple[str, str], ...],
-) -> Outcome:
-    request = pb.ModerateRequest()
-    request.CopyFrom(work.request)
-    request.request_id = request_id  # so the gateway's log lines can be matched to outcomes
-    started = time.monotonic()
-    try:
-        verdict = stub.Moderate(request, timeout=deadline_s, metadata=metadata)
-    except grpc.RpcError as error:
-        retry_after = None
-        for key, value in error.trailing_metadata() or ():  # type: ignore[attr-defined]
-            if key == "retry-after-ms":
-                with contextlib.suppress(ValueError):
-                    retry_after = int(value)
-        return Outcome(
-            client,
-            work.kind,
-            request_id,
-            started,
-            time.monotonic(),
-            error.code().name,  # type: ignore[attr-defined]
-            deadline_s,
-            retry_after_ms=retry_after,
-            details=(error.details() or "")[:200],  # type: ignore[attr-defined]
-        )
-    return Outcome(
-        client,
-        work.kind,
-        request_id,
-        started,
-        time.monotonic(),
-        "OK",
-        deadline_s,
-        degraded=verdict.degraded,
-        modalities={MODALITY_NAMES[m.modality]: STATE_NAMES[m.state] for m in verdict.modalities},
-        reasons={MODALITY_NAMES[m.modality]: m.reason[:200] for m in verdict.modalities if m.reason},
-    )
-
-
-def run_load(
-    target: str,
-    works: Sequence[Work],
-    *,
-    clients: int = 8,
-    duration_s: float = 60.0,
-    deadline_s: float = 10.0,
-    max_retry_wait_s: float = 2.0,
-    credentials: grpc.ChannelCredentials | None = None,
-    token: str | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    until: threading.Event | None = None,
-) -> list[Outcome]:
-    """`clients` closed-loop callers for `duration_s` (or until `until` is set, if sooner);
-    every call has `deadline_s`."""
-    if not works:
-        raise ValueError("give at least one kind of request")
-    metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
-    outcomes: list[Outcome] = []
-    lock = threading.Lock()
-    end = time.monotonic() + duration_s
-
-    def caller(index: int) -> None:
-        with _channel(target, credentials) as channel:
-            stub = pb_grpc.ModerationStub(channel)
-            sent = 0
-            while time.monotonic() < end and not (until is not None and until.is_set()):
-                work = works[(index + sent) % len(works)]
-                sent += 1
-                outcome = _one_call(stub, work, index, f"load-{index}-{sent}", deadline_s, metadata)
-                with lock:
-                    outcomes.append(outcome)
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                if outcome.status == "RESOURCE_EXHAUSTED" and outcome.retry_after_ms is not None:
-                    # Honour the server's hint (bounded: the run has an end).
-                    time.sleep(
-                        min(outcome.retry_after_ms / 1000, max_retry_wait_s, max(end - time.monotonic(), 0))
-                    )
-                elif outcome.status != "OK":
-                    time.sleep(0.05)  # no busy loop against a failing server
-
-    threads = [
-        threading.Thread(target=caller, args=(i,), name=f"load-{i}", daemon=True) for i in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        # Each caller finishes its last call at most one deadline after the end.
-        thread.join(timeout=duration_s + deadline_s + HUNG_SLACK_S + 30)
-    stuck = [t.name for t in threads if t.is_alive()]
-    if stuck:
-        raise RuntimeError(f"callers still waiting past every deadline: {stuck}")
-    return sorted(outcomes, key=lambda o: o.started)
-
-
-def summarize(outcomes: Sequence[Outcome], duration_s: float) -> dict[str, Any]:
-    statuses = Counter(o.status for o in outcomes)
-    ok = [o for o in outcomes if o.status == "OK"]
-    shed = [o for o in outcomes if o.status == "RESOURCE_EXHAUSTED"]
-    ms = lambda values: {  # noqa: E731
-        f"p{q}": round(percentile(values, q) * 1000, 1) for q in (50, 95, 99)
-    }
-    by_kind = {}
-    for kind in sorted({o.kind for o in outcomes}):
-        mine = [o for o in ok if o.kind == kind]
-        by_kind[kind] = {"ok": len(mine), "latency_ms": ms([o.latency_s for o in mine])}
-    hints = [o.retry_after_ms for o in shed if o.retry_after_ms is not None]
-    return {
-        "requests": len(outcomes),
-        "statuses": dict(statuses),
-        "success_rate": round(len(ok) / len(outcomes), 4) if outcomes else 0.0,
-        "answered_rate": round(
-            sum(1 for o in outcomes if o.status == "OK" or o.status in RETRYABLE) / len(outcomes), 4
-        )
-        if outcomes
-        else 0.0,
-        "degraded": sum(1 for o in ok if o.degraded),
-        "ok_per_s": round(len(ok) / duration_s, 2),
-        "latency_ok_ms": ms([o.latency_s for o in ok]),
-        "latency_all_ms": ms([o.latency_s for o in outcomes]),
-        "by_kind": by_kind,
-        "shed": {
-            "count": len(shed),
-            "with_retry_after": len(hints),
-            "retry_after_ms": {"min": min(hints), "max": max(hints)} if hints else {},
-            "latency_ms": ms([o.latency_s for o in shed]),
-        },
-        "modality_states": dict(
-            sorted(Counter(f"{m}:{state}" for o in ok for m, state in o.modalities.items()).items())
-        ),
-        "hung": sum(1 for o in outcomes if o.hung),
-        "max_latency_ms": round(max((o.latency_s for o in outcomes), default=0.0) * 1000, 1),
-    }
-
-
-# --- workloads ------------------------------------------------------------------------------------
-
-
-def default_works(directory: Path) -> list[Work]:
-    """Text-only requests and two small videos (spoken, 2-3 s), alternating."""
-    from modgate.samples import Line, Subtitle, make_video
-
-    videos = [
-        make_video(directory / "hello.mp4", (Line(0.3, "hello everyone, welcome back"),), duration_s=2.5),
-        make_video(
-            directory / "quiet.mp4",
-            subtitles=(Subtitle(0, 1500, "a quiet walk in the park"),),
-            duration_s=2.0,
-        ),
-    ]
-    texts = [
-        pb.ModerateRequest(title="my cooking video", description="pasta with tomatoes", hashtags=["food"]),
-        pb.ModerateRequest(title="game night", description="we crushed it in the second half"),
-    ]
-    works = []
-    for video, text in zip(videos, texts, strict=True):
-        works.append(Work("text", text))
-        works.append(Work("video", pb.ModerateRequest(media=video.path.read_bytes(), title="clip")))
-    return works
-
-
-# --- faults ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class FaultRecord:
-    service: str
-    killed_at: float
-    restarted_at: float = 0.0
-    ready_at: float = 0.0
-    first_served_at: float | None = None
-
-    @property
-    def restart_to_ready_s(self) -> float:
-        return self.ready_at - self.restarted_at
-
-    @property
-    def recovery_s(self) -> float | None:
-        """Restart -> first answer whose modality ran again (None: never, in the run)."""
-        return None if self.first_served_at is None else self.first_served_at - self.restarted_at
-
-
-def served_by(outcome: Outcome, service: str) -> bool:
-    """Whether `service` answered for this verdict."""
-    if outcome.status != "OK":
-        return False
-    modality = SERVICE_MODALITY[service]
-    if outcome.modalities.get(modality) in SERVED:
-        return True
-    # AUDIO also needs text to score the transcript: speech answered if only that step failed.
-    return service == "speech" and outcome.reasons.get("AUDIO", "").startswith("transcribed")
-
-
-def recovery(faults: Sequence[FaultRecord], outcomes: Sequence[Outcome]) -> None:
-    """Fill first_served_at: the first call begun after the restart that the service answered."""
-    for fault in faults:
-        served = [
-            o.ended for o in outcomes if o.started >= fault.restarted_at and served_by(o, fault.service)
-        ]
-        fault.first_served_at = min(served) if served else None
-
-
-def inject_faults(
-    kill: Callable[[str], None],
-    start: Callable[[str], None],
-    ready: Callable[[str], bool],
-    services: Sequence[str],
-    *,
-    down_s: float,
-    gap_s: float,
-    wait_each: bool = True,
-    ready_timeout_s: float = 300.0,
-) -> list[FaultRecord]:
-    """SIGKILL each service in turn, leave it down `down_s`, start it again.
-
-    wait_each: wait for a restarted service to be ready before killing the next (one fault at a
-    time); otherwise the next is killed `gap_s` after the previous restart, and the restarts
-    load their models side by side (shorter, on a small machine). Returns once every service
-    is ready again (or ready_timeout_s after its restart: then ready_at stays 0)."""
-    records: list[FaultRecord] = []
-
-    def await_ready(pending: list[FaultRecord]) -> None:
-        # All pending services are polled together, so each ready_at is when it became ready.
-        while pending:
-            for record in list(pending):
-                if ready(record.service):
-                    record.ready_at = time.monotonic()
-                    pending.remove(record)
-                elif time.monotonic() > record.restarted_at + ready_timeout_s:
-                    pending.remove(record)
-            time.sleep(0.2)
-
-    for service in services:
-        time.sleep(gap_s)
-        record = FaultRecord(service, killed_at=time.monotonic())
-        kill(service)
-        time.sleep(down_s)
-        record.restarted_at = time.monotonic()
-        start(service)
-        records.append(record)
-        if wait_each:
-            await_ready([record])
-    await_ready([r for r in records if not r.ready_at])
-    return records
-
-
-def restartable_ports() -> dict[str, int]:
-    """Free ports for a local stack, below the kernel's ephemeral range: a killed service's port
-    must still be free when it restarts, and any process binding port 0 could take an ephemeral
-    one meanwhile."""
-    from modgate.stack import DEFAULT_PORTS, port_in_use
-
-    try:
-        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 32768
-    rng = random.Random()
-    chosen: dict[str, int] = {}
-    names = list(DEFAULT_PORTS)
-    while len(chosen) < len(names):
-        port = rng.randrange(max(ephemeral_low - 12000, 1024), ephemeral_low)
-        if port not in chosen.values() and not port_in_use(port):
-            chosen[names[len(chosen)]] = port
-    return chosen
-
-
-# --- CLI ------------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _local_stack(args: argparse.Namespace) -> Iterator[Any]:
-    from modgate.stack import Stack, StackConfig
-
+def _local_stack(args: argparse.Namespace) -> Iterator[Stack]:
     home = Path(tempfile.mkdtemp(prefix="modgate-load-"))
     gateway_env = {
         "MODGATE_GATEWAY_MAX_INFLIGHT": str(args.max_inflight),
@@ -431,7 +99,7 @@ def _print(summary: dict[str, Any], faults: list[FaultRecord]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
+    parser.add_argument("--target", default=GATEWAY_TARGET, help="gateway host:port")
     parser.add_argument("--start-stack", action="store_true", help="start a local stack on free ports")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")

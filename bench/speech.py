@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from modgate.tools.mediagen import SENTENCES, SR, speech_track
+from modgate.tools.wer import word_error_rate
 from modgate.wire import SpeechResult
 from services.speech.audio import PcmAudio
 from services.speech.config import SpeechSettings
 from services.speech.pipeline import Transcriber, build_transcriber
-from tests.services.speech.speech_audio import SENTENCES, SR, speech_track, word_error_rate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -3,7 +3,8 @@
 Times splitting a generated 60 s 720p30 H.264 (x264 veryfast, default GOP) + AAC clip with
 each frame strategy, in process (split_media) and through the gateway's worker pool (adds
 spawn-free IPC: the same call the server makes). The clip has a panning noise texture and
-grain so it decodes like camera footage (~1.8 Mbit/s), and is cached under bench/results/.
+grain so it decodes like camera footage (bitrate: bench/README.md), and is cached under
+bench/results/.
 Prints a table of medians (wall seconds, and CPU seconds of the process: steadier on a busy
 machine) and writes bench/results/split.json.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
 from gateway.media.worker import SplitWorkers
-from tests.mediagen import MediaSpec, generate
+from modgate.tools.mediagen import MediaSpec, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

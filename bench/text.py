@@ -1,7 +1,7 @@
 """Text service throughput on this machine: `python -m bench.text [--repeats N] [--no-http]`.
 
-Workload: the 96 short held-out sentences of tests/services/text/labelled.py (captions/titles
-of 4-16 words), scored against the default policy. Reports the median items/second over
+Workload: the 96 short held-out sentences of services/text/data/legacy_heldout.tsv
+(captions/titles of 4-16 words), scored against the default policy. Reports the median items/second over
 ``--repeats`` timed runs after a warm-up, all in one invocation on the same machine:
 
   encoder   batch of 1       one sentence per forward pass (all-MiniLM-L6-v2 only)
@@ -45,10 +45,23 @@ from services.text.encoder import Encoder
 from services.text.models import load_encoder, resolve_model
 from services.text.normalise import WordSegmenter, fold
 from services.text.pipeline import TextModerator
-from tests.services.text.labelled import LABELLED
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+HELDOUT = REPO / "services" / "text" / "data" / "legacy_heldout.tsv"
+
+
+def load_labelled(path: Path = HELDOUT) -> list[tuple[str, frozenset[str]]]:
+    """(text, categories) per `label<TAB>text` line; "benign" is no category, "a,b" two."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            rows.append((text, frozenset() if label == "benign" else frozenset(label.split(","))))
+    return rows
+
+
+LABELLED = load_labelled()
 
 
 def median_rate(run: Callable[[], object], items: int, repeats: int, name: str = "") -> dict[str, float]:
@@ -214,7 +227,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "benchmark": "text",
-        "workload": f"{len(LABELLED)} short sentences (tests/services/text/labelled.py), default policy",
+        "workload": f"{len(LABELLED)} short sentences ({HELDOUT.relative_to(REPO)}), default policy",
         "repeats": args.repeats,
         "threads": args.threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),

@@ -27,15 +27,16 @@ from typing import Any
 import psutil
 
 from modgate.client import ModerationClient
-from modgate.stack import DEFAULT_PORTS, Stack, StackConfig, free_port
-from modgate.tracestore import TraceStore
+from modgate.ports import DEFAULT_PORTS
+from modgate.tools.stack import Stack, StackConfig, free_port
+from modgate.tools.tracestore import TraceStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROCESSES = ("speech", "vision", "text", "gateway")
 
 
 def make_clip(directory: Path) -> Path:
-    from tests.mediagen import Cue, MediaSpec, Speech, generate
+    from modgate.tools.mediagen import Cue, MediaSpec, Speech, generate
 
     spec = MediaSpec(
         duration_s=4.0,

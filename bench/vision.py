@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,9 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image
+
+from modgate.ports import http_url
+from modgate.tools.stack import ManagedProcess, free_port, service_spec
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -118,50 +120,52 @@ async def _post(client: httpx.AsyncClient, frames: list[bytes], start_ms: int) -
     return response.json()
 
 
-def over_http(batch: int, clients: int, repeats: int, threads: int | None, precision: str) -> dict[str, Any]:
-    from tests.services.vision.conftest import (
-        VisionProcess,
-        service_env,
-        spawn_vision,
-        stop_process_tree,
-        wait_ready,
-    )
-
+def _start_service(batch: int, threads: int | None, precision: str) -> ManagedProcess:
+    """`bentoml serve` of the vision service on a free port, ready; own BENTOML_HOME, no tracing."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-vision-"))
-    env = service_env(
-        tmp,
-        MODGATE_VISION_ALLOW_UNCALIBRATED="true",
-        MODGATE_VISION_ARCH=ARCH,
-        MODGATE_VISION_MAX_BATCH_SIZE=str(batch),
-        MODGATE_VISION_PRECISION=precision,
-    )
-    if threads:
+    env = {
+        "BENTOML_HOME": str(tmp / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "OTEL_SDK_DISABLED": "true",
+        "PYTHONUNBUFFERED": "1",
+        "MODGATE_VISION_ALLOW_UNCALIBRATED": "true",
+        "MODGATE_VISION_ARCH": ARCH,
+        "MODGATE_VISION_MAX_BATCH_SIZE": str(batch),
+        "MODGATE_VISION_PRECISION": precision,
+    }
+    if threads:  # otherwise the service's own default
         env["MODGATE_VISION_THREADS"] = str(threads)
-    else:
-        env.pop("MODGATE_VISION_THREADS", None)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = tmp / "serve.log"
-    service = VisionProcess(spawn_vision(env, port, log), f"http://127.0.0.1:{port}", log, tmp)
+    service = ManagedProcess(service_spec("vision", free_port(), env=env), tmp)
+    service.start()
+    deadline = time.monotonic() + 600
+    while not service.spec.ready():
+        if service.exited() is not None or time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"the vision service did not start; its log ends:\n{service.log_tail()}")
+        time.sleep(0.5)
+    return service
+
+
+def over_http(batch: int, clients: int, repeats: int, threads: int | None, precision: str) -> dict[str, Any]:
+    service = _start_service(batch, threads, precision)
+    url = http_url(service.spec.port)
     try:
-        wait_ready(service, timeout=600)
         jpegs = frames_jpeg(max(batch, clients) * 2)
 
         async def sequential() -> None:
-            async with httpx.AsyncClient(base_url=service.url, timeout=600) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=600) as client:
                 for i in range(clients):
                     await _post(client, [jpegs[i]], i)
 
         sizes: list[int] = []
 
         async def concurrent() -> None:
-            async with httpx.AsyncClient(base_url=service.url, timeout=600) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=600) as client:
                 results = await asyncio.gather(*(_post(client, [jpegs[i]], i) for i in range(clients)))
             sizes.extend(max(r["batch_sizes"]) for r in results)
 
         async def one_request() -> None:
-            async with httpx.AsyncClient(base_url=service.url, timeout=600) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=600) as client:
                 await _post(client, jpegs[:batch], 0)
 
         rows = {}
@@ -181,7 +185,7 @@ def over_http(batch: int, clients: int, repeats: int, threads: int | None, preci
         )
         return rows
     finally:
-        stop_process_tree(service.process)
+        service.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

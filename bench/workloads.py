@@ -3,16 +3,17 @@
 Clips are what a phone or a streaming tool uploads: 1280x720, 30 fps, H.264 (x264 `veryfast`,
 a keyframe every 2 s — the common camera/streaming setting) with AAC 48 kHz mono audio and a
 mov_text subtitle track, in mp4. The picture is a panning noise texture with grain and a few
-scene cuts, so it encodes and decodes like camera footage (~1.6 Mbit/s), not like a flat test
-card. The audio is espeak-ng speech, sentence after sentence with short pauses (speech-dense:
-the expensive case for the speech service); every sentence is also a subtitle cue, as closed
-captions would be. A few sentences are harmful, so the verdict has something to find.
+scene cuts, so it encodes and decodes like camera footage (its bitrate is in bench/README.md),
+not like a flat test card. The audio is espeak-ng speech, sentence after sentence with short
+pauses (speech-dense: the expensive case for the speech service); every sentence is also a
+subtitle cue, as closed captions would be. A few sentences are harmful, so the verdict has
+something to find.
 
   clip-10s   10 s clip  (3 sentences)
   clip-60s   60 s clip  (~15 sentences)
   text-only  title + description + hashtags + captions, no media (only the text service runs)
 
-Encoding a 60 s 720p clip takes a minute on two cores, so clips are cached by spec under
+Encoding a 60 s 720p clip is slow (bench/README.md), so clips are cached by spec under
 bench/results/cache/ (or $MODGATE_BENCH_CACHE, e.g. ~/.cache/modgate/bench).
 """
 
@@ -123,7 +124,7 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _sentence_seconds(text: str) -> float:
-    from tests.mediagen import AUDIO_RATE, espeak
+    from modgate.tools.mediagen import AUDIO_RATE, espeak
 
     return len(espeak(text)) / AUDIO_RATE
 
@@ -149,7 +150,7 @@ def _spec_key(**facts: object) -> str:
 
 def clip(duration_s: float, *, gop_frames: int | None = GOP_FRAMES, say: bool = True) -> Workload:
     """The clip workload of `duration_s` seconds, generated once and cached."""
-    from tests.mediagen import Cue, MediaSpec, Speech, generate
+    from modgate.tools.mediagen import Cue, MediaSpec, Speech, generate
 
     placed = _place_script(duration_s)
     speech = tuple(Speech(start, text) for start, text in placed)

@@ -17,13 +17,14 @@ from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
 from gateway.security_config import SecuritySettings
 from gateway.upstreams.config import OrchestrationSettings
 from modgate.policy import DEFAULT_POLICY_DIR
+from modgate.ports import GATEWAY_TARGET
 
 
 class GatewayConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore", frozen=True)
 
     # --- serving ------------------------------------------------------------------------------
-    listen: str = "127.0.0.1:50051"
+    listen: str = GATEWAY_TARGET
     # Requests served at once; more get RESOURCE_EXHAUSTED with a retry-after-ms trailer.
     max_concurrent_requests: int = Field(default=16, ge=1)
     retry_after_ms: int = Field(default=1000, ge=0)

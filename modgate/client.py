@@ -26,10 +26,11 @@ from typing import BinaryIO
 import grpc
 from opentelemetry import propagate
 
+from modgate.ports import GATEWAY_TARGET
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TARGET = GATEWAY_TARGET
 MiB = 1024 * 1024
 # The gateway's default unary limit is 32 MiB; headroom for the other request fields.
 DEFAULT_UNARY_LIMIT = 32 * MiB - 64 * 1024

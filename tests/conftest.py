@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mediagen import Generated, MediaSpec, generate
+from modgate.tools.mediagen import Generated, MediaSpec, generate
 
 
 @pytest.fixture(scope="session")

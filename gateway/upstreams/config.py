@@ -14,13 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modgate.ports import METRICS_PORT, SERVICE_URLS
+
 ServiceName = Literal["speech", "vision", "text"]
 SERVICES: tuple[ServiceName, ...] = ("speech", "vision", "text")
-DEFAULT_URLS: dict[str, str] = {
-    "speech": "http://127.0.0.1:3001",
-    "vision": "http://127.0.0.1:3002",
-    "text": "http://127.0.0.1:3003",
-}
+DEFAULT_URLS: dict[str, str] = dict(SERVICE_URLS)
 
 
 class UpstreamsError(ValueError):
@@ -105,7 +103,7 @@ class OrchestrationSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODGATE_GATEWAY_", extra="ignore", frozen=True)
 
     upstreams_file: Path | None = None
-    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0 disables the endpoint
+    metrics_port: int = Field(default=METRICS_PORT, ge=0, le=65535)  # 0 disables the endpoint
     # Default: the host of MODGATE_GATEWAY_LISTEN (127.0.0.1 locally, 0.0.0.0 in a pod).
     metrics_host: str | None = None
 

@@ -45,6 +45,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modgate.ports import HOST, SPEECH_PORT
+
 Engine = Literal["faster-whisper", "openai-whisper"]
 Device = Literal["cpu", "cuda", "auto"]
 Variant = Literal["stable", "canary"]
@@ -90,8 +92,8 @@ class SpeechSettings(BaseSettings):
     max_concurrency: int = Field(default=4, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
-    host: str = "127.0.0.1"
-    port: int = Field(default=3001, ge=1, le=65535)
+    host: str = HOST
+    port: int = Field(default=SPEECH_PORT, ge=1, le=65535)
     # Shared across modgate processes, hence no prefix.
     device: Device = Field(default="cpu", validation_alias="MODGATE_DEVICE")
     variant: Variant = Field(default="stable", validation_alias="MODGATE_VARIANT")

@@ -94,6 +94,7 @@ from pydantic import BaseModel
 
 from modgate import telemetry
 from modgate.policy import PolicyError, load_policies
+from modgate.ports import HOST, TEXT_PORT
 from modgate.telemetry import Attr
 from modgate.wire import TextItem, TextResult, Variant
 from modgate.wire import TextRequest as TextRequestSpec
@@ -143,7 +144,7 @@ def decode_vectors(encoded: list[str], dimension: int) -> np.ndarray:
 
 @bentoml.service(
     name="modgate-text",
-    http={"host": "127.0.0.1", "port": 3003},
+    http={"host": HOST, "port": TEXT_PORT},
     workers=1,
     traffic={"timeout": 60},
     # /moderate reaches the batchable /embed through BentoML's in-process client, which by default

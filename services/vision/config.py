@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modgate.policy import DEFAULT_POLICY_DIR
+from modgate.ports import HOST, VISION_PORT
 
 
 class VisionSettings(BaseSettings):
@@ -45,8 +46,8 @@ class VisionSettings(BaseSettings):
     allow_uncalibrated: bool = False
 
     # --- serving ---
-    host: str = "127.0.0.1"
-    port: int = Field(default=3002, ge=1, le=65535)
+    host: str = HOST
+    port: int = Field(default=VISION_PORT, ge=1, le=65535)
     request_timeout_s: float = Field(default=60.0, gt=0)
 
     # --- request limits and batching ---

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from modgate.client import ModerationClient
-from modgate.samples import Sample, benign_video, make_video, threat_video
-from modgate.stack import ManagedProcess, ProcessSpec, free_port, gateway_spec, http_ready, service_spec
+from modgate.tools.samples import Sample, benign_video, make_video, threat_video
+from modgate.tools.stack import ManagedProcess, ProcessSpec, free_port, gateway_spec, http_ready, service_spec
 
 # Tracing off: these tests are about verdicts; tests/modgate covers tracing.
 QUIET_ENV = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.upstreams.routing import bucket
 from modgate.client import Options
-from modgate.samples import Sample
-from modgate.stack import free_port, service_spec
+from modgate.tools.samples import Sample
+from modgate.tools.stack import free_port, service_spec
 from modgate.v1 import moderation_pb2 as pb
 from tests.e2e.conftest import QUIET_ENV, Gateway, Services, metric_value
 

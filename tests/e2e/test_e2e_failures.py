@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from modgate.client import ModerationError
-from modgate.samples import Sample
+from modgate.tools.samples import Sample
 from modgate.v1 import moderation_pb2 as pb
 from tests.e2e.conftest import Gateway, Services, metric_value
 

@@ -25,7 +25,10 @@ def test_modgate_up_serves_and_leaves_no_orphans_after_sigint(tmp_path: Path) ->
     ports = [f"--{name}-port=0" for name in ("gateway", "metrics", "speech", "vision", "text", "traces")]
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
-        [sys.executable, "-m", "modgate.cli", "up", *ports], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "modgate.tools.cli", "up", *ports],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     descendants: list[psutil.Process] = []
     try:

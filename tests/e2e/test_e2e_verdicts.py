@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from modgate.client import Caption, ModerationClient, ModerationError, Options
-from modgate.samples import Sample, Subtitle
+from modgate.tools.samples import Sample, Subtitle
 from modgate.v1 import moderation_pb2 as pb
 from tests.e2e.conftest import Gateway, metric_value
 
@@ -140,7 +140,15 @@ def test_unknown_policy_is_invalid_argument(gateway: Gateway) -> None:
 
 
 def test_cli_prints_readable_and_json_verdicts(gateway: Gateway, threat: Sample) -> None:
-    cmd = [sys.executable, "-m", "modgate.cli", "moderate", "--gateway", gateway.target, str(threat.path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modgate.tools.cli",
+        "moderate",
+        "--gateway",
+        gateway.target,
+        str(threat.path),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True)
     first = out.stdout.splitlines()[0]
     assert first.split()[0] in ("REVIEW", "BLOCK")

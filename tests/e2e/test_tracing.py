@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from modgate.client import ModerationClient
-from modgate.samples import Sample, threat_video
-from modgate.stack import DEFAULT_PORTS, ManagedProcess, Stack, StackConfig, free_port, gateway_spec
-from modgate.tracestore import StoredSpan, TraceStore
+from modgate.ports import DEFAULT_PORTS
+from modgate.tools.samples import Sample, threat_video
+from modgate.tools.stack import ManagedProcess, Stack, StackConfig, free_port, gateway_spec
+from modgate.tools.tracestore import StoredSpan, TraceStore
 from modgate.v1 import moderation_pb2 as pb
 
 pytestmark = pytest.mark.e2e
@@ -214,7 +215,7 @@ def test_modgate_trace_prints_every_service_nested(
 
     def modgate_trace(*args: str) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "modgate.cli", "trace", *args, "--db", str(traced.db)],
+            [sys.executable, "-m", "modgate.tools.cli", "trace", *args, "--db", str(traced.db)],
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -9,7 +9,7 @@ whole process dies: libFuzzer records it), a hang past -timeout, or memory past
 -rss_limit_mb. libFuzzer writes the input that caused it to <-artifact_prefix>crash-<sha1>.
 
 A missing or empty corpus directory is first filled with the seeds (tests/fuzz/seeds.py, tiny
-files from tests/mediagen); with none given, a temporary one is used. Given files instead of a
+files from modgate/tools/mediagen); with none given, a temporary one is used. Given files instead of a
 directory, libFuzzer runs each once: that is how tests/fuzz/regressions/ are replayed.
 
 Useful flags: -atheris_runs=N (stop after N inputs), -max_total_time=S, -seed=N, -timeout=S,

@@ -1,4 +1,4 @@
-"""Seed corpus for the splitter fuzzer: tiny real containers from tests/mediagen.
+"""Seed corpus for the splitter fuzzer: tiny real containers from modgate/tools/mediagen.
 
 Small on purpose (a few KB each): libFuzzer mutates bytes, and a mutation lands in the
 interesting parts (box headers, EBML sizes, codec headers) far more often in a small file.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tests.mediagen import Cue, MediaSpec, generate
+from modgate.tools.mediagen import Cue, MediaSpec, generate
 
 _CUES = (Cue(0, 400, "first cue"), Cue(500, 900, "{\\i1}second{\\i0}\\Nline"))
 

@@ -19,10 +19,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from modgate.policy import load_policies
+from modgate.tools.mediagen import Cue, Generated, MediaSpec, random_bytes, save, truncated
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 from tests.gateway.gateway_process import REPO, GatewayProcess, running_gateway
-from tests.mediagen import Cue, Generated, MediaSpec, random_bytes, save, truncated
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,9 +14,9 @@ from gateway.media.types import SplitMedia
 from gateway.pipeline import RequestContext, SplitOnlyPipeline, media_info_proto
 from gateway.server import build_server, load_pipeline
 from modgate.policy import load_policies
+from modgate.tools.mediagen import Cue, Generated, MediaSpec
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
-from tests.mediagen import Cue, Generated, MediaSpec
 
 pytestmark = pytest.mark.timeout(60)
 

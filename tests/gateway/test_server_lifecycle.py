@@ -11,10 +11,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from modgate.tools.mediagen import Generated, MediaSpec
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 from tests.gateway.gateway_process import running_gateway
-from tests.mediagen import Generated, MediaSpec
 
 pytestmark = pytest.mark.timeout(90)
 

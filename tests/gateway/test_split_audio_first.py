@@ -19,9 +19,9 @@ from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
 from gateway.pipeline import AudioFirstPipeline, RequestContext, media_info_proto
 from gateway.server import build_server
+from modgate.tools.mediagen import Cue, Generated, MediaSpec, Speech, truncated
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
-from tests.mediagen import Cue, Generated, MediaSpec, Speech, truncated
 
 pytestmark = pytest.mark.timeout(120)
 

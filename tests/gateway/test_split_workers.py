@@ -14,7 +14,7 @@ from gateway.media.limits import MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
 from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
-from tests.mediagen import Cue, Generated, MediaSpec, random_bytes
+from modgate.tools.mediagen import Cue, Generated, MediaSpec, random_bytes
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ import pytest
 from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
 from gateway.media.types import AUDIO_RATE
-from tests.mediagen import Cue, Generated, MediaSpec, Speech, read_frame_number
+from modgate.tools.mediagen import Cue, Generated, MediaSpec, Speech, read_frame_number
 
 pytestmark = pytest.mark.timeout(60)
 

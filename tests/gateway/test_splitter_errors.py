@@ -15,7 +15,16 @@ from gateway import errors
 from gateway.media.limits import MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
 from gateway.media.worker import SplitWorkers
-from tests.mediagen import ZERO_BYTES, Cue, Generated, MediaSpec, espeak, random_bytes, save, truncated
+from modgate.tools.mediagen import (
+    ZERO_BYTES,
+    Cue,
+    Generated,
+    MediaSpec,
+    espeak,
+    random_bytes,
+    save,
+    truncated,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

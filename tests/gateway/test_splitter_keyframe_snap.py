@@ -12,7 +12,7 @@ import pytest
 from gateway.config import GatewayConfig
 from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
-from tests.mediagen import Generated, MediaSpec, read_frame_number
+from modgate.tools.mediagen import Generated, MediaSpec, read_frame_number
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -25,7 +25,7 @@ PACKAGES = {
     "vision": "services/vision",
     "text": "services/text",
 }
-# Read outside the settings classes, by modgate/telemetry.py (the variant becomes a span attribute).
+# Read outside the settings classes, by modgate/telemetry/config.py (the variant becomes a span attribute).
 SHARED_ELSEWHERE = {"MODGATE_TRACING_ENABLED", "MODGATE_ENVIRONMENT", "MODGATE_VARIANT"}
 # Shared by convention and mounted into every pod (one policy ConfigMap for the release); a process
 # that scores nothing against the policy (speech: transcripts are scored by text) ignores it.
@@ -83,7 +83,7 @@ def test_every_modgate_env_var_the_chart_sets_is_read_by_its_process(case: str) 
 
 
 def test_shared_names_are_read_where_claimed() -> None:
-    telemetry = (REPO / "modgate" / "telemetry.py").read_text()
+    telemetry = (REPO / "modgate" / "telemetry" / "config.py").read_text()
     for name in SHARED_ELSEWHERE:
         assert f'"{name}"' in telemetry, name
     for kind in ("speech", "vision", "text"):

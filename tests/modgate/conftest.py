@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from modgate.tracestore import StoredSpan, TraceStore
-from modgate.tracestore.process import TraceStoreProcess
+from modgate.tools.tracestore import StoredSpan, TraceStore
+from modgate.tools.tracestore.process import TraceStoreProcess
 
 REPO = Path(__file__).resolve().parents[2]
 

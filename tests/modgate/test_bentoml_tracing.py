@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modgate.tracestore import TraceStore
-from modgate.tracestore.process import TraceStoreProcess
+from modgate.tools.tracestore import TraceStore
+from modgate.tools.tracestore.process import TraceStoreProcess
 from tests.modgate.conftest import REPO, clean_env, wait_for_spans
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from modgate.telemetry import TelemetryConfig, bentoml_tracing_config
-from modgate.tracestore import TraceStore
-from modgate.tracestore.process import TraceStoreProcess
+from modgate.tools.tracestore import TraceStore
+from modgate.tools.tracestore.process import TraceStoreProcess
 from tests.modgate.conftest import clean_env, run_python, wait_for_spans
 
 

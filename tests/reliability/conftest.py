@@ -1,5 +1,5 @@
 """The real local stack for the reliability tests: three `bentoml serve` model services and the
-gateway, started by modgate.stack.Stack (the code behind `modgate up`) on free ports with a
+gateway, started by modgate.tools.stack.Stack (the code behind `modgate up`) on free ports with a
 scratch home, once for this package, always stopped (process groups, workers included).
 
 The gateway gets fewer slots than the load tests have callers, so backpressure shows, a short
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import Work, default_works, restartable_ports
-from modgate.stack import Stack, StackConfig
+from modgate.tools.faults import restartable_ports
+from modgate.tools.load import Work, default_works
+from modgate.tools.stack import Stack, StackConfig
 
 MAX_INFLIGHT = 3
 GATEWAY_ENV = {

@@ -1,4 +1,4 @@
-"""Bounded load on the real stack (bench/load.py, short version): 8 callers against a gateway
+"""Bounded load on the real stack (modgate.tools.load, short version): 8 callers against a gateway
 with 3 slots. The excess is shed at once with RESOURCE_EXHAUSTED + retry-after-ms rather than
 queued; admitted requests keep a bounded latency; nothing hangs.
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.load import Work, run_load, summarize
-from modgate.stack import Stack
+from modgate.tools.load import Work, run_load, summarize
+from modgate.tools.stack import Stack
 from tests.reliability.conftest import MAX_INFLIGHT
 
 CLIENTS = 8

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import RETRYABLE, FaultRecord, Outcome, Work, inject_faults, recovery, run_load, summarize
-from modgate.stack import Stack
+from modgate.tools.faults import FaultRecord, inject_faults, recovery
+from modgate.tools.load import RETRYABLE, Outcome, Work, run_load, summarize
+from modgate.tools.stack import Stack
 
 CLIENTS = 8
 DEADLINE_S = 10.0

@@ -17,8 +17,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from modgate.tools.mediagen import random_bytes
 from modgate.v1 import moderation_pb2 as pb
-from tests.mediagen import random_bytes
 from tests.security import hostile_media as hm
 
 OK = "OK"

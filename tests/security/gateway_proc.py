@@ -2,7 +2,7 @@
 
 tests/gateway/gateway_process.py checks readiness over plaintext; a TLS or mTLS gateway needs
 the same check over its credentials. The process runs in its own process group
-(modgate.stack.ManagedProcess) and is always stopped, split workers included.
+(modgate.tools.stack.ManagedProcess) and is always stopped, split workers included.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modgate.stack import ManagedProcess, ProcessSpec, free_port
+from modgate.tools.stack import ManagedProcess, ProcessSpec, free_port
 
 BASE_ENV = {
     "OTEL_SDK_DISABLED": "true",

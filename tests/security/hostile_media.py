@@ -1,7 +1,7 @@
 """Builders for malformed and hostile media, made at test time from real encodes.
 
 Every builder returns container bytes. They start from small valid files (PyAV encodes, like
-tests/mediagen) and then lie: truncate them, rewrite a header field, add streams by the
+modgate/tools/mediagen) and then lie: truncate them, rewrite a header field, add streams by the
 thousand, flood subtitles, patch a codec id, or wrap them in other formats.
 
     crafted_h264_mp4(8192, 8192)   # an mp4 whose SPS declares 8192x8192 but holds 64x48 slices
@@ -19,7 +19,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from tests.mediagen import ASS_HEADER
+from modgate.tools.mediagen import ASS_HEADER
 
 SMALL = (64, 48)
 

@@ -64,7 +64,8 @@ def test_bentoml_services_declare_a_localhost_bind(service: str) -> None:
 
 
 def test_local_stack_starts_everything_on_localhost() -> None:
-    from modgate.stack import HOST, Stack, StackConfig, service_spec
+    from modgate.ports import HOST
+    from modgate.tools.stack import Stack, StackConfig, service_spec
 
     assert HOST == LOCAL and StackConfig().host == LOCAL
     spec = service_spec("speech", 3001)

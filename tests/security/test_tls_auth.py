@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.auth import token_digest
 from modgate.client import ModerationClient, ModerationError
-from modgate.stack import free_port
+from modgate.tools.stack import free_port
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 from tests.gateway.gateway_process import REPO

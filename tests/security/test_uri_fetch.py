@@ -270,7 +270,7 @@ def test_bad_responses_are_invalid_argument(server: Origin) -> None:
 
 
 def _closed_port() -> int:
-    from modgate.stack import free_port
+    from modgate.tools.stack import free_port
 
     return free_port()
 

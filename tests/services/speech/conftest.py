@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from modgate.tools.mediagen import Utterance, have_espeak, speech_track
 from services.speech.config import SpeechSettings
 from services.speech.pipeline import Transcriber, build_transcriber
-from tests.services.speech.speech_audio import Utterance, have_espeak, speech_track
 
 
 def settings(**overrides: object) -> SpeechSettings:

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modgate.tools.mediagen import SENTENCES, Utterance
+from modgate.tools.wer import word_error_rate
 from services.speech.audio import AudioError, PcmAudio
 from services.speech.pipeline import build_transcriber
 from tests.services.speech.conftest import settings
-from tests.services.speech.speech_audio import SENTENCES, Utterance, word_error_rate
 from tests.services.speech.test_speech_transcription import assert_segments_inside_speech, transcript
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from modgate.tools.mediagen import SENTENCES, speech_track
 from services.speech.audio import PcmAudio
 from services.speech.engines import ChunkTranscript, SpeechEngine
 from services.speech.pipeline import Transcriber, build_transcriber
 from tests.services.speech.conftest import settings
-from tests.services.speech.speech_audio import SENTENCES, speech_track
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -19,6 +19,8 @@ import torch
 import whisper
 from whisper.model import Whisper
 
+from modgate.tools.mediagen import SENTENCES, Utterance, speak
+from modgate.tools.wer import word_error_rate
 from services.common import sha256_file
 from services.speech.audio import PcmAudio
 from services.speech.ct2_torch import load_ct2_as_whisper, save_checkpoint
@@ -26,7 +28,6 @@ from services.speech.engines.openai import OpenAIWhisperEngine
 from services.speech.models import resolve
 from services.speech.pipeline import Transcriber, build_transcriber
 from tests.services.speech.conftest import settings
-from tests.services.speech.speech_audio import SENTENCES, Utterance, speak, word_error_rate
 from tests.services.speech.test_speech_transcription import assert_segments_inside_speech, transcript
 
 

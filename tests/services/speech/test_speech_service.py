@@ -15,8 +15,9 @@ import numpy as np
 import psutil
 import pytest
 
+from modgate.tools.mediagen import SENTENCES, SR, Utterance
+from modgate.tools.wer import word_error_rate
 from modgate.wire import SpeechResult
-from tests.services.speech.speech_audio import SENTENCES, SR, Utterance, word_error_rate
 from tests.services.speech.test_speech_transcription import assert_segments_inside_speech, transcript
 
 pytestmark = pytest.mark.e2e

@@ -7,11 +7,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from modgate.tools.mediagen import SENTENCES, SR, Utterance, speech_track, tone
+from modgate.tools.wer import word_error_rate
 from modgate.wire import SpeechResult
 from services.speech.audio import PcmAudio
 from services.speech.engines import ChunkTranscript, SpeechEngine
 from services.speech.pipeline import Transcriber
-from tests.services.speech.speech_audio import SENTENCES, SR, Utterance, speech_track, tone, word_error_rate
 
 TOLERANCE_S = 0.5
 

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 from faster_whisper.vad import get_vad_model
 
+from modgate.tools.mediagen import SR, Utterance
 from services.speech.audio import PcmAudio
 from services.speech.pipeline import ChunkLayout
 from services.speech.vad import FRAME, Region, SileroVad, VadParams, pack, probabilities_to_regions
-from tests.services.speech.speech_audio import SR, Utterance
 
 
 def frames(pattern: list[tuple[float, float]]) -> np.ndarray:

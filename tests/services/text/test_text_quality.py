@@ -1,4 +1,4 @@
-"""Acceptance: the text classifier on held-out labelled sentences (tests/services/text/labelled.py).
+"""Acceptance: the text classifier on held-out labelled sentences (services/text/data/legacy_heldout.tsv).
 
 A sentence is "flagged" when any category scores at or above that category's review threshold
 in the default policy. Reports per-category precision/recall and flagged-vs-benign macro F1
@@ -16,9 +16,22 @@ from modgate.policy import Policy
 from modgate.wire import TextItem, TextItemResult
 from services.text.encoder import Encoder
 from services.text.pipeline import PolicyBundle, TextModerator
-from tests.services.text.labelled import LABELLED
 
 MACRO_F1_FLOOR = 0.75
+HELDOUT = Path(__file__).resolve().parents[3] / "services" / "text" / "data" / "legacy_heldout.tsv"
+
+
+def load_labelled(path: Path = HELDOUT) -> list[tuple[str, frozenset[str]]]:
+    """(text, categories) per `label<TAB>text` line; "benign" is no category, "a,b" two."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            rows.append((text, frozenset() if label == "benign" else frozenset(label.split(","))))
+    return rows
+
+
+LABELLED = load_labelled()
 
 
 def _words(text: str) -> set[str]:

@@ -22,9 +22,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from modgate.tracestore.store import TraceStore
+from modgate.ports import HOST, TRACE_STORE_GRPC_PORT, TRACE_STORE_PORT
+from modgate.tools.tracestore.store import TraceStore
 
-_log = logging.getLogger("modgate.tracestore")
+_log = logging.getLogger("modgate.tools.tracestore")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # the OTLP exporters' own default request cap
 TRACES_PATH = "/v1/traces"
@@ -146,12 +147,14 @@ class ReceiverHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-def make_http_server(store: TraceStore, host: str = "127.0.0.1", port: int = 4318) -> ReceiverHTTPServer:
+def make_http_server(store: TraceStore, host: str = HOST, port: int = TRACE_STORE_PORT) -> ReceiverHTTPServer:
     """Bind (port 0 picks a free one: read ``server.server_address``); call serve_forever()."""
     return ReceiverHTTPServer((host, port), store)
 
 
-def make_grpc_server(store: TraceStore, host: str = "127.0.0.1", port: int = 4317) -> tuple[Any, int]:
+def make_grpc_server(
+    store: TraceStore, host: str = HOST, port: int = TRACE_STORE_GRPC_PORT
+) -> tuple[Any, int]:
     """An OTLP/gRPC receiver (TraceService/Export) on ``port``; returns (started server, bound port)."""
     from concurrent import futures
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modgate.tracestore import StoredSpan, TraceStore, default_db_path
+from modgate.tools.tracestore import StoredSpan, TraceStore, default_db_path
 
 BAR_WIDTH = 32
 NAME_WIDTH = 52

@@ -123,68 +123,13 @@ def _quote(text: str, limit: int = 60) -> str:
 
 def format_verdict(verdict: pb.Verdict, *, color: bool = False) -> str:
     """The human-readable verdict (plain text; ANSI colour on the decision when `color`)."""
-    decision = DECISION.get(verdict.decision, "UNSPECIFIED")
-    if color:
-        code = {"ALLOW": "32", "REVIEW": "33", "BLOCK": "31"}.get(decision, "0")
-        decision_text = f"\033[1;{code}m{decision}\033[0m"
-    else:
-        decision_text = decision
-    lines = [
-        f"{decision_text}  risk {verdict.risk:.2f}"
-        + ("  (degraded)" if verdict.degraded else "")
-        + f"  policy {verdict.policy_name}@{verdict.policy_version}",
-    ]
-    if verdict.request_id or verdict.content_id:
-        ids = f"request {verdict.request_id}"
-        if verdict.content_id:
-            ids += f"  content {verdict.content_id}"
-        lines.append(ids)
-    if verdict.HasField("media") and (verdict.media.has_audio or verdict.media.has_video):
-        m = verdict.media
-        parts = [m.container or "media", f"{m.duration_ms / 1000:.1f} s"]
-        if m.has_video:
-            parts.append(f"{m.width}x{m.height}, {m.frames_sampled} frames sampled")
-        if m.has_audio:
-            parts.append("audio")
-        if m.subtitle_streams:
-            parts.append(f"{m.subtitle_streams} subtitle stream(s)")
-        lines.append("media: " + ", ".join(parts))
-
-    lines += ["", "Categories"]
-    lines.append(f"  {'category':<12} {'score':>5}  {'decision':<8}  by modality")
-    for cat in sorted(verdict.categories, key=lambda c: (-c.score, c.category)):
-        # Only the modalities that said something: a row of 0.00s hides the one that matters.
-        by = "  ".join(f"{m} {s:.2f}" for m, s in sorted(cat.by_modality.items()) if s >= 0.005)
-        lines.append(f"  {cat.category:<12} {cat.score:>5.2f}  {DECISION.get(cat.decision, '?'):<8}  {by}")
-
-    lines += ["", "Evidence"]
-    if not verdict.evidence:
-        lines.append("  (none)")
-    for ev in verdict.evidence[:15]:
-        where = _evidence_when(ev)
-        what = _quote(ev.snippet) if ev.snippet else ""
-        extra = f"frame {ev.frame_index}" if ev.source == pb.SOURCE_FRAME else SOURCE.get(ev.source, "")
-        lines.append(
-            f"  {MODALITY.get(ev.modality, '?'):<6} {where:<17} {ev.category} {ev.score:.2f} {what}"
-            f"  [{extra}, {ev.signal}]".rstrip()
-        )
-    if len(verdict.evidence) > 15:
-        lines.append(f"  ... {len(verdict.evidence) - 15} more (see --json)")
-
-    lines += ["", "Modalities"]
-    for ms in verdict.modalities:
-        model = f"{ms.model.name} ({ms.model.variant})" if ms.model.name else (ms.model.variant or "")
-        state = STATE.get(ms.state, "?")
-        row = f"  {MODALITY.get(ms.modality, '?'):<6} {state:<12} {ms.latency_ms:>6} ms  {model}"
-        if ms.reason:
-            row += f"  - {ms.reason}"
-        lines.append(row.rstrip())
-
+    lines = _summary_lines(verdict, color=color)
+    lines += ["", "Categories", *_category_lines(verdict)]
+    lines += ["", "Evidence", *_evidence_lines(verdict)]
+    lines += ["", "Modalities", *_modality_lines(verdict)]
     if verdict.transcript:
         lines += ["", "Transcript"]
-        for seg in verdict.transcript:
-            lines.append(f"  {mmss(seg.start_ms)}-{mmss(seg.end_ms)}  {seg.text.strip()}")
-
+        lines += [f"  {mmss(s.start_ms)}-{mmss(s.end_ms)}  {s.text.strip()}" for s in verdict.transcript]
     if verdict.reasons:
         lines += ["", "Reasons"]
         lines += [f"  - {r}" for r in verdict.reasons]
@@ -195,6 +140,74 @@ def format_verdict(verdict: pb.Verdict, *, color: bool = False) -> str:
     else:
         lines.append("Trace: (tracing off)")
     return "\n".join(lines)
+
+
+def _summary_lines(verdict: pb.Verdict, *, color: bool) -> list[str]:
+    """Decision, risk and policy; the ids; what the media was."""
+    decision = DECISION.get(verdict.decision, "UNSPECIFIED")
+    if color:
+        code = {"ALLOW": "32", "REVIEW": "33", "BLOCK": "31"}.get(decision, "0")
+        decision = f"\033[1;{code}m{decision}\033[0m"
+    degraded = "  (degraded)" if verdict.degraded else ""
+    policy = f"{verdict.policy_name}@{verdict.policy_version}"
+    lines = [f"{decision}  risk {verdict.risk:.2f}{degraded}  policy {policy}"]
+    if verdict.request_id or verdict.content_id:
+        ids = f"request {verdict.request_id}"
+        if verdict.content_id:
+            ids += f"  content {verdict.content_id}"
+        lines.append(ids)
+    if verdict.HasField("media") and (verdict.media.has_audio or verdict.media.has_video):
+        lines.append("media: " + _media_summary(verdict.media))
+    return lines
+
+
+def _media_summary(m: pb.MediaInfo) -> str:
+    parts = [m.container or "media", f"{m.duration_ms / 1000:.1f} s"]
+    if m.has_video:
+        parts.append(f"{m.width}x{m.height}, {m.frames_sampled} frames sampled")
+    if m.has_audio:
+        parts.append("audio")
+    if m.subtitle_streams:
+        parts.append(f"{m.subtitle_streams} subtitle stream(s)")
+    return ", ".join(parts)
+
+
+def _category_lines(verdict: pb.Verdict) -> list[str]:
+    lines = [f"  {'category':<12} {'score':>5}  {'decision':<8}  by modality"]
+    for cat in sorted(verdict.categories, key=lambda c: (-c.score, c.category)):
+        # Only the modalities that said something: a row of 0.00s hides the one that matters.
+        by = "  ".join(f"{m} {s:.2f}" for m, s in sorted(cat.by_modality.items()) if s >= 0.005)
+        lines.append(f"  {cat.category:<12} {cat.score:>5.2f}  {DECISION.get(cat.decision, '?'):<8}  {by}")
+    return lines
+
+
+def _evidence_lines(verdict: pb.Verdict, limit: int = 15) -> list[str]:
+    if not verdict.evidence:
+        return ["  (none)"]
+    lines = []
+    for ev in verdict.evidence[:limit]:
+        where = _evidence_when(ev)
+        what = _quote(ev.snippet) if ev.snippet else ""
+        extra = f"frame {ev.frame_index}" if ev.source == pb.SOURCE_FRAME else SOURCE.get(ev.source, "")
+        lines.append(
+            f"  {MODALITY.get(ev.modality, '?'):<6} {where:<17} {ev.category} {ev.score:.2f} {what}"
+            f"  [{extra}, {ev.signal}]".rstrip()
+        )
+    if len(verdict.evidence) > limit:
+        lines.append(f"  ... {len(verdict.evidence) - limit} more (see --json)")
+    return lines
+
+
+def _modality_lines(verdict: pb.Verdict) -> list[str]:
+    lines = []
+    for ms in verdict.modalities:
+        model = f"{ms.model.name} ({ms.model.variant})" if ms.model.name else (ms.model.variant or "")
+        state = STATE.get(ms.state, "?")
+        row = f"  {MODALITY.get(ms.modality, '?'):<6} {state:<12} {ms.latency_ms:>6} ms  {model}"
+        if ms.reason:
+            row += f"  - {ms.reason}"
+        lines.append(row.rstrip())
+    return lines
 
 
 def verdict_json(verdict: pb.Verdict) -> str:

@@ -1,6 +1,7 @@
-"""The `modgate` command. Each subcommand lives in its own module (imported lazily, so
-`modgate trace` does not pay for importing torch) exposing `add_arguments(parser)` and
-`run(args) -> int`."""
+"""The `modgate` command (`python -m modgate.tools.cli`). Each subcommand lives in its own
+module exposing `add_arguments(parser)` and `run(args) -> int`. All of them are imported to
+build the parser, so none may import torch or the model services at module level (media
+generation is imported where it is used): `modgate trace` stays quick to start."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("modgate.stack", "start the local stack (3 model services + gateway + trace store)"),
-    "moderate": ("modgate.moderate_cmd", "moderate a video file or text through the gateway"),
-    "trace": ("modgate.trace_cmd", "print a stored trace as a waterfall"),
-    "demo": ("modgate.demo", "start the stack, moderate a generated sample video, print, stop"),
+    "up": ("modgate.tools.stack.up", "start the local stack (3 model services + gateway + trace store)"),
+    "moderate": ("modgate.tools.moderate_cmd", "moderate a video file or text through the gateway"),
+    "trace": ("modgate.tools.trace_cmd", "print a stored trace as a waterfall"),
+    "demo": ("modgate.tools.demo", "start the stack, moderate a generated sample video, print, stop"),
 }
 
 

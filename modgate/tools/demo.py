@@ -1,7 +1,7 @@
 """`modgate demo` (what `make demo` runs): the whole product in one command.
 
-1. Generates a sample video: espeak-ng speech that greets, then makes a threat, over a calm
-   picture with a benign subtitle ("Welcome back to my cooking channel!").
+1. Generates a sample video (modgate.tools.samples): espeak-ng speech that greets, then makes
+   a threat, with a benign subtitle ("Welcome back to my cooking channel!").
 2. Starts the local stack (`modgate up`'s processes) on free ports, health-gated.
 3. Moderates the video through the gateway's gRPC API and prints the verdict: the threat is
    only in the speech, so the evidence is AUDIO, with its timestamps.
@@ -23,9 +23,9 @@ from types import FrameType
 import psutil
 
 from modgate.client import ModerationClient, ModerationError, Options
-from modgate.moderate_cmd import DECISION, ProgressLine, format_verdict
-from modgate.stack import (
-    DEFAULT_PORTS,
+from modgate.ports import DEFAULT_PORTS
+from modgate.tools.moderate_cmd import DECISION, ProgressLine, format_verdict
+from modgate.tools.stack import (
     STATE_FILE,
     Stack,
     StackConfig,
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         video = args.file
         _say(f"moderating {video}")
     else:
-        from modgate.samples import THREAT, THREAT_SUBTITLES, threat_video
+        from modgate.tools.samples import THREAT, THREAT_SUBTITLES, threat_video
 
         video = home / "samples" / "demo-threat.mp4"
         sample = threat_video(video)
@@ -154,7 +154,7 @@ def _moderate(target: str, video: Path) -> pb.Verdict:
 
 
 def _print_trace(trace_id: str, home: Path) -> None:
-    from modgate import trace_cmd
+    from modgate.tools import trace_cmd
 
     print(f"\nWhere the time went (modgate trace {trace_id}):")
     trace_args = argparse.Namespace(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modgate.stack import Stack, StackConfig, thread_plan, usable_cores
+from modgate.tools.stack import Stack, StackConfig, thread_plan, usable_cores
 
 THREAD_KEYS = {
     "speech": "MODGATE_SPEECH_THREADS",

@@ -1,6 +1,6 @@
 """Local trace store: an OTLP receiver on 127.0.0.1 that keeps spans in SQLite.
 
-`modgate up` runs it (``python -m modgate.tracestore --port 4318 --db PATH``) and points every
+`modgate up` runs it (``python -m modgate.tools.tracestore --port 4318 --db PATH``) and points every
 process's OTEL exporter at it; ``modgate trace`` reads the same database. In Kubernetes any
 OTLP collector takes its place.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from modgate.tracestore.store import StoredSpan, TraceStore
+from modgate.tools.tracestore.store import StoredSpan, TraceStore
 
 __all__ = ["StoredSpan", "TraceStore", "default_db_path"]
 

@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from modgate.ports import HOST
+
 _READY = re.compile(
     r"modgate-tracestore listening http=(?P<host>[^:\s]+):(?P<port>\d+)(?: grpc=[^:\s]+:(?P<grpc>\d+))?"
 )
 
 
 class TraceStoreProcess:
-    """``python -m modgate.tracestore`` on 127.0.0.1; ``start()`` returns once it accepts exports."""
+    """``python -m modgate.tools.tracestore`` on loopback; ``start()`` returns once it accepts exports."""
 
     def __init__(
         self,
@@ -29,7 +31,7 @@ class TraceStoreProcess:
         *,
         port: int = 0,
         grpc_port: int | None = None,
-        host: str = "127.0.0.1",
+        host: str = HOST,
         log_path: str | Path | None = None,
         python: str = sys.executable,
     ) -> None:
@@ -63,7 +65,7 @@ class TraceStoreProcess:
         }
 
     def start(self, timeout_s: float = 20.0) -> TraceStoreProcess:
-        cmd = [self.python, "-m", "modgate.tracestore", "--host", self.host]
+        cmd = [self.python, "-m", "modgate.tools.tracestore", "--host", self.host]
         cmd += ["--port", str(self.requested_port), "--db", str(self.db_path)]
         if self.requested_grpc_port is not None:
             cmd += ["--grpc-port", str(self.requested_grpc_port)]

@@ -1,4 +1,4 @@
-"""``python -m modgate.tracestore --port 4318 --db PATH``: run the local OTLP trace store.
+"""``python -m modgate.tools.tracestore --port 4318 --db PATH``: run the local OTLP trace store.
 
 Prints one line ``modgate-tracestore listening http=HOST:PORT [grpc=HOST:PORT] db=PATH`` on
 stdout once it accepts exports (port 0 picks a free port, so callers read the line), and
@@ -14,15 +14,21 @@ import sys
 import threading
 from types import FrameType
 
+from modgate.ports import HOST, TRACE_STORE_PORT
 from modgate.telemetry import configure_logging
-from modgate.tracestore import TraceStore, default_db_path
-from modgate.tracestore.server import make_grpc_server, make_http_server
+from modgate.tools.tracestore import TraceStore, default_db_path
+from modgate.tools.tracestore.server import make_grpc_server, make_http_server
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modgate.tracestore", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=4318, help="OTLP/HTTP port (default 4318; 0 = any free)")
+    parser = argparse.ArgumentParser(prog="python -m modgate.tools.tracestore", description=__doc__)
+    parser.add_argument("--host", default=HOST, help=f"bind address (default {HOST})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=TRACE_STORE_PORT,
+        help=f"OTLP/HTTP port (default {TRACE_STORE_PORT}; 0 = any free)",
+    )
     parser.add_argument(
         "--grpc-port", type=int, default=None, help="also receive OTLP/gRPC on this port (0 = any free)"
     )
@@ -34,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging(args.log_level.upper())
-    log = logging.getLogger("modgate.tracestore")
+    log = logging.getLogger("modgate.tools.tracestore")
     db_path = args.db or default_db_path()
     store = TraceStore(db_path, max_spans=args.max_spans)
     try:

@@ -8,8 +8,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from modgate.tracestore import TraceStore
-from modgate.tracestore.process import TraceStoreProcess
+from modgate.tools.tracestore import TraceStore
+from modgate.tools.tracestore.process import TraceStoreProcess
 from tests.modgate.conftest import REPO, clean_env, run_python, wait_for_spans
 
 # outer (60+ ms) > middle (40+ ms) > inner (10+ ms, batch attrs) and a failing sibling of middle.
@@ -37,7 +37,7 @@ h.shutdown()
 
 def _modgate_trace(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modgate.cli", "trace", *args],
+        [sys.executable, "-m", "modgate.tools.cli", "trace", *args],
         cwd=REPO,
         env=clean_env(**env),
         capture_output=True,

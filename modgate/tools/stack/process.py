@@ -1,0 +1,179 @@
+"""One child process of the local stack, in a process group of its own.
+
+A :class:`ManagedProcess` starts its command with its own session (so a terminal's Ctrl-C
+reaches only the supervisor, which then stops the children in order) and is stopped by
+signalling the whole group: SIGTERM, a grace period, then SIGKILL — descendants that left the
+group (BentoML workers) included, so nothing is left behind. :class:`ProcessSpec` says what to
+run and how to tell it is ready; ports are checked and chosen with :func:`free_port` and
+:func:`port_in_use`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from modgate.ports import HOST
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)  # on top of the parent's environment
+
+
+class ManagedProcess:
+    """A child in its own process group; stop() leaves no member of that group alive."""
+
+    def __init__(self, spec: ProcessSpec, log_dir: Path) -> None:
+        self.spec = spec
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.ready_at: float | None = None
+        self.stopped = False
+        self._strays: list[psutil.Process] = []
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.popen = subprocess.Popen(
+                self.spec.argv,
+                env={**os.environ, **self.spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own session + process group: pgid == pid
+            )
+        self.started_at = time.monotonic()
+        self.ready_at = None
+        self.stopped = False
+
+    def exited(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def members(self) -> list[psutil.Process]:
+        """The leader and every descendant still alive (BentoML workers included)."""
+        if self.popen is None:
+            return []
+        try:
+            leader = psutil.Process(self.pid)
+            return [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def _group_alive(self) -> bool:
+        if self.popen is None:
+            return False
+        self.popen.poll()  # reap the leader if it exited, so it does not linger as a zombie
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # A group whose only members are zombies waiting to be reaped is as good as gone.
+        return any(p.status() != psutil.STATUS_ZOMBIE for p in _group_members(self.pid))
+
+    def signal(self, sig: int) -> None:
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group now (tests use it to simulate a crash)."""
+        self.stopped = True
+        self._strays = self.members()
+        self.signal(signal.SIGKILL)
+        self._finish(self._strays, 5.0)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM the group, wait up to grace_s, then SIGKILL whatever is left."""
+        self.terminate()
+        self.wait_gone(time.monotonic() + grace_s)
+        self.force()
+
+    def terminate(self) -> None:
+        if self.popen is None or self.stopped:
+            return
+        self.stopped = True
+        self._strays = self.members()  # snapshot before the group starts to exit
+        self.signal(signal.SIGTERM)
+
+    def wait_gone(self, deadline: float) -> bool:
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._group_alive()
+
+    def force(self) -> None:
+        if self.popen is None:
+            return
+        if self._group_alive():
+            self.signal(signal.SIGKILL)
+        self._finish(self._strays, 5.0)
+
+    def _finish(self, strays: Iterable[psutil.Process], timeout_s: float) -> None:
+        # Descendants that moved to another process group would escape killpg: kill them too.
+        alive = [p for p in strays if p.is_running()]
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    proc.kill()
+        psutil.wait_procs(alive, timeout=timeout_s)
+        if self.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=timeout_s)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+    return members
