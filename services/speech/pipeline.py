@@ -24,6 +24,7 @@ from services.speech.audio import SAMPLE_RATE, AudioError, PcmAudio
 from services.speech.config import SpeechSettings
 from services.speech.engines import ChunkSegment, ChunkTranscript, SpeechEngine, build_engine
 from services.speech.models import resolve
+from services.speech.sentences import sentence_text, split_sentences
 from services.speech.vad import Region, SileroVad, VadParams, pack
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,9 @@ class Transcriber:
                         chunks.append(first)
                     chunks += self._decode([lay.audio(audio) for lay in layouts[len(chunks) :]], language)
                     for layout, chunk in zip(layouts, chunks, strict=True):
-                        segments.extend(_to_original(layout, s) for s in chunk.segments if s.text)
+                        for chunk_segment in chunk.segments:
+                            if chunk_segment.text:
+                                segments.extend(_to_original(layout, chunk_segment))
             speech_seconds = sum(r.samples for r in regions) / SAMPLE_RATE
             span.set_attribute(ATTR_SPEECH_SECONDS, round(speech_seconds, 3))
             span.set_attribute(ATTR_SEGMENTS, len(segments))
@@ -196,10 +199,22 @@ def build_transcriber(settings: SpeechSettings, tracer: trace.Tracer | None = No
     return transcriber
 
 
-def _to_original(layout: ChunkLayout, segment: ChunkSegment) -> SpeechSegment:
-    spans = [layout.span(a, b) for a, b in segment.words] or [layout.span(segment.start_s, segment.end_s)]
+def _to_original(layout: ChunkLayout, segment: ChunkSegment) -> list[SpeechSegment]:
+    """The segment on the original timeline, one segment per sentence when words are known."""
+    if not segment.words:
+        start, end = layout.span(segment.start_s, segment.end_s)
+        return [_segment(segment, segment.text, [(start, end)])]
+    out = []
+    for words in split_sentences(segment.words):
+        text = sentence_text(words)
+        if text:
+            out.append(_segment(segment, text, [layout.span(w.start_s, w.end_s) for w in words]))
+    return out
+
+
+def _segment(segment: ChunkSegment, text: str, spans: list[tuple[float, float]]) -> SpeechSegment:
     return SpeechSegment(
-        text=segment.text,
+        text=text,
         start_s=round(min(a for a, _ in spans), 3),
         end_s=round(max(b for _, b in spans), 3),
         avg_logprob=segment.avg_logprob,

@@ -14,6 +14,7 @@ import numpy as np
 
 from services.speech.config import SpeechSettings
 from services.speech.models import ResolvedWeights
+from services.speech.sentences import Word
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,9 @@ class ChunkSegment:
     end_s: float
     avg_logprob: float
     no_speech_prob: float
-    # (start_s, end_s) of each word from cross-attention alignment; far tighter than the
+    # Each word with its (start_s, end_s) from cross-attention alignment; far tighter than the
     # segment's own timestamp tokens, which can be off by a second around pauses.
-    words: tuple[tuple[float, float], ...] = ()
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)

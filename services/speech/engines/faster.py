@@ -9,6 +9,7 @@ import numpy as np
 from services.speech.config import SpeechSettings
 from services.speech.engines import ChunkSegment, ChunkTranscript, EngineError
 from services.speech.models import ResolvedWeights
+from services.speech.sentences import Word
 
 
 def resolve_device(requested: str) -> str:
@@ -68,7 +69,7 @@ class FasterWhisperEngine:
                 end_s=float(segment.end),
                 avg_logprob=float(segment.avg_logprob),
                 no_speech_prob=float(segment.no_speech_prob),
-                words=tuple((float(w.start), float(w.end)) for w in segment.words or ()),
+                words=tuple(Word(float(w.start), float(w.end), w.word) for w in segment.words or ()),
             )
             for segment in segments  # a generator: decoding happens here
         ]

@@ -13,6 +13,7 @@ import numpy as np
 from services.speech.config import SpeechSettings
 from services.speech.engines import ChunkSegment, ChunkTranscript
 from services.speech.models import ResolvedWeights
+from services.speech.sentences import Word
 
 if TYPE_CHECKING:
     from whisper.model import Whisper
@@ -92,7 +93,9 @@ class OpenAIWhisperEngine:
                 end_s=float(segment["end"]),
                 avg_logprob=float(segment["avg_logprob"]),
                 no_speech_prob=float(segment["no_speech_prob"]),
-                words=tuple((float(w["start"]), float(w["end"])) for w in segment.get("words", ())),
+                words=tuple(
+                    Word(float(w["start"]), float(w["end"]), str(w["word"])) for w in segment.get("words", ())
+                ),
             )
             for segment in result["segments"]
         ]
