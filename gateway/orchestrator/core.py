@@ -1,10 +1,10 @@
 """The Orchestrator: the gateway's data plane over the three model services.
 
 For one ModerationJob: route each service (stable / canary / shadow, deterministic per request
-id) -> split the media, starting AUDIO on the audio part while the frames decode (FanOut.
-start_audio) -> start the other modalities -> wait for them until the deadline minus a margin
-for fusion -> fuse under the request's policy -> count, hand the shadows to be judged -> the
-Verdict. A slow or dead service costs its modality (TIMED_OUT / FAILED, decided by the
+id) -> split the media, starting AUDIO on the audio part while the frames decode
+(FanOut.on_audio_part) -> start the other modalities -> wait for them until the deadline minus
+a margin for fusion -> fuse under the request's policy -> count, hand the shadows to be judged
+-> the Verdict. A slow or dead service costs its modality (TIMED_OUT / FAILED, decided by the
 policy), never the whole verdict; the verdict's ModelRef.variant says which variant served.
 """
 
@@ -52,7 +52,7 @@ class Orchestrator:
         if job.media is None:
             return None
         try:
-            return await self.splitter.split(job, on_audio=fanout.start_audio)
+            return await self.splitter.split(job, on_audio=fanout.on_audio_part)
         except BaseException:
             fanout.cancel()
             raise

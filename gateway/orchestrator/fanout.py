@@ -3,7 +3,7 @@
 A modality runs when the request does not skip it and its input exists (audio samples,
 sampled frames, text items); otherwise it is SKIPPED with the reason the verdict reports, and
 services a request does not need are not called (text-only requests call only text). AUDIO
-starts as soon as the audio part of the split is ready (start_audio, called by the split
+starts as soon as the audio part of the split is ready (on_audio_part, called by the split
 stage while the frames still decode); the rest start once the split is done. All are awaited
 until the modalities' deadline, after which a missing result is TIMED_OUT.
 """
@@ -53,10 +53,10 @@ class FanOut:
         self.tasks: dict[Modality, asyncio.Task[ModalityOutcome]] = {}
         self.deadline = calls.deadline(job.ctx)
 
-    def start_audio(self, audio_part: SplitMedia) -> None:
+    def on_audio_part(self, audio_part: SplitMedia) -> None:
         """Start AUDIO on the audio part of a split whose frames are still decoding."""
         if Modality.AUDIO not in self.job.request.skip and _has_audio(audio_part):
-            self._start_audio(audio_part, self.calls.deadline(self.job.ctx))
+            self._run_audio(audio_part, self.calls.deadline(self.job.ctx))
 
     def start(self, media: SplitMedia | None) -> None:
         """Start (or skip) every modality not started yet, once the media is split (None: no media)."""
@@ -70,7 +70,7 @@ class FanOut:
         elif media is None or not _has_audio(media):
             self._skip(Modality.AUDIO, absent or "no audio stream")
         else:
-            self._start_audio(media, self.deadline)
+            self._run_audio(media, self.deadline)
         if Modality.VISUAL in skip:
             self._skip(Modality.VISUAL, "skipped on request")
         elif media is None or not media.frames:
@@ -117,7 +117,7 @@ class FanOut:
     def _run(self, modality: Modality, job: Job) -> None:
         self.tasks[modality] = asyncio.create_task(self.calls.guard(modality, job))
 
-    def _start_audio(self, media: SplitMedia, deadline: float) -> None:
+    def _run_audio(self, media: SplitMedia, deadline: float) -> None:
         audio, locale = media.audio, self.job.request.locale
         assert audio is not None
         routes, state, ctx = self.routes, self.state, self.job.ctx

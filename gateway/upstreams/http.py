@@ -102,7 +102,7 @@ def classify_timeout(exc: Exception, remaining: float) -> Attempt:
 def classify_error(exc: httpx.HTTPError) -> Attempt:
     name = type(exc).__name__
     if is_transient_error(exc):
-        message = f"{name}: {exc or 'connection failed'}"
+        message = f"{name}: {str(exc) or 'connection failed'}"
         return Attempt(AttemptVerdict.TRANSIENT, "transient", healthy=False, message=message, kind="connect")
     return Attempt(
         AttemptVerdict.FATAL, "error", healthy=False, message=f"{name}: {exc}", kind="connect", note=name
