@@ -1,4 +1,5 @@
-"""`python -m gateway`: run the gRPC gateway (configuration from MODGATE_GATEWAY_* env vars)."""
+"""`python -m gateway`: run the gRPC gateway (configuration from MODGATE_GATEWAY_* env vars, wiring in
+gateway/app.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import sys
 
 from pydantic import ValidationError
 
+from gateway.app import serve
 from gateway.config import GatewayConfig
-from gateway.server import serve
 from modgate import telemetry
 from modgate.policy import PolicyError
 

@@ -7,6 +7,7 @@ policy directory is the shared MODGATE_POLICY_DIR. Defaults run on a laptop.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,13 @@ from gateway.security_config import SecuritySettings
 from gateway.upstreams.config import OrchestrationSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 from modgate.ports import GATEWAY_TARGET
+
+
+class GatewayMode(StrEnum):
+    """What forms the verdicts (MODGATE_GATEWAY_MODE); gateway/app.py wires each."""
+
+    MODELS = "models"
+    SPLIT_ONLY = "split_only"
 
 
 class GatewayConfig(BaseSettings):
@@ -32,8 +40,9 @@ class GatewayConfig(BaseSettings):
     default_deadline_s: float = Field(default=60.0, gt=0)
     # Seconds in-flight requests get to finish on SIGTERM.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
-    # Verdict pipeline factory, "module:callable" taking (config, policies).
-    pipeline: str = "gateway.orchestrator:build_pipeline"
+    # models: fan out to the model services (the product). split_only: no model services, every
+    # modality SKIPPED and the media facts reported (tests of the server itself); no /metrics.
+    mode: GatewayMode = GatewayMode.MODELS
 
     # --- policy ---------------------------------------------------------------------------------
     policy_dir: Path = Field(
@@ -90,7 +99,7 @@ class GatewayConfig(BaseSettings):
     split_workers: int = Field(default=2, ge=0)
     decode_threads: int = Field(default=2, ge=0)
     # Split the audio (+ subtitles, metadata) and the video as two parts and start speech on
-    # the audio while the frames are still decoding (pipelines that support it).
+    # the audio while the frames are still decoding (the models pipeline does).
     split_audio_first: bool = True
 
     # --- orchestration: upstream URLs, retries, breakers, admission queue, metrics ----------------

@@ -310,19 +310,46 @@ def fuse(inp: FusionInput) -> Fused:
         candidates.extend(v_candidates)
         reasons.extend(notes)
 
+    categories, category_scores, decision = _categories(policy, best, counted, reasons)
+    decision, degraded = _apply_failures(policy, inp.outcomes, decision, reasons)
+    # Highest contribution first; among equals, the category closer to acting, then time order.
+    candidates.sort(
+        key=lambda c: (
+            -c.score,
+            -category_scores.get(c.category, 0.0),
+            c.evidence.start_ms,
+            c.evidence.frame_index,
+        )
+    )
+    if not reasons:
+        reasons.append("no category reached its review threshold")
+    return Fused(
+        decision=decision,
+        risk=max(category_scores.values(), default=0.0),
+        categories=categories,
+        evidence=[c.evidence for c in candidates[:MAX_EVIDENCE]],
+        modalities=_modality_statuses(inp.outcomes),
+        reasons=reasons,
+        degraded=degraded,
+    )
+
+
+def _categories(
+    policy: Policy, best: dict[tuple[str, Modality], float], counted: set[Modality], reasons: list[str]
+) -> tuple[list[pb.CategoryScore], dict[str, float], int]:
+    """Each category's fused score and decision, and the overall decision; appends why a
+    category acts to `reasons`. Scores are returned as computed (the proto holds float32)."""
     categories: list[pb.CategoryScore] = []
+    scores: dict[str, float] = {}
     decision = pb.DECISION_ALLOW
-    risk = 0.0
-    category_scores: dict[str, float] = {}
     for name, category in policy.categories.items():
         by_modality = {m.value: s for (c, m), s in best.items() if c == name and m in counted}
         score = _combine(by_modality.values(), policy.fusion.method)
         cat_decision = decide(score, category.thresholds.review, category.thresholds.block)
-        category_scores[name] = score
+        scores[name] = score
         categories.append(
             pb.CategoryScore(category=name, score=score, decision=cat_decision, by_modality=by_modality)
         )
-        risk = max(risk, score)
         if cat_decision != pb.DECISION_ALLOW:
             top = max(by_modality, key=lambda m: by_modality[m])
             limit = (
@@ -331,9 +358,15 @@ def fuse(inp: FusionInput) -> Fused:
             label = "block" if cat_decision == pb.DECISION_BLOCK else "review"
             reasons.append(f"{name} {score:.2f} >= {label} threshold {limit:.2f} (strongest: {top})")
         decision = max(decision, cat_decision)
+    return categories, scores, decision
 
+
+def _apply_failures(
+    policy: Policy, outcomes: dict[Modality, ModalityOutcome], decision: int, reasons: list[str]
+) -> tuple[int, bool]:
+    """The policy's failure action for every modality that did not count; (decision, degraded)."""
     degraded = False
-    for modality, outcome in sorted(inp.outcomes.items()):
+    for modality, outcome in sorted(outcomes.items()):
         action = _failure_action(policy, outcome.state)
         if action is None:
             continue
@@ -351,19 +384,11 @@ def fuse(inp: FusionInput) -> Fused:
             reasons.append(f"{what}: at least REVIEW ({rule})")
         else:
             reasons.append(f"{what}: left out of the decision ({rule})")
+    return decision, degraded
 
-    # Highest contribution first; among equals, the category closer to acting, then time order.
-    candidates.sort(
-        key=lambda c: (
-            -c.score,
-            -category_scores.get(c.category, 0.0),
-            c.evidence.start_ms,
-            c.evidence.frame_index,
-        )
-    )
-    evidence = [c.evidence for c in candidates[:MAX_EVIDENCE]]
 
-    modalities = [
+def _modality_statuses(outcomes: dict[Modality, ModalityOutcome]) -> list[pb.ModalityStatus]:
+    return [
         pb.ModalityStatus(
             modality=MODALITY_PB[m],
             state=STATE_PB[o.state],
@@ -372,16 +397,5 @@ def fuse(inp: FusionInput) -> Fused:
             model=_model_ref(o.model, o.variant),
             items=max(0, o.items),
         )
-        for m, o in sorted(inp.outcomes.items(), key=lambda kv: MODALITY_PB[kv[0]])
+        for m, o in sorted(outcomes.items(), key=lambda kv: MODALITY_PB[kv[0]])
     ]
-    if not reasons:
-        reasons.append("no category reached its review threshold")
-    return Fused(
-        decision=decision,
-        risk=risk,
-        categories=categories,
-        evidence=evidence,
-        modalities=modalities,
-        reasons=reasons,
-        degraded=degraded,
-    )

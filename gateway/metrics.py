@@ -1,14 +1,17 @@
 """Prometheus metrics of the gateway, on their own registry, served on MODGATE_GATEWAY_METRICS_PORT.
 
 One registry per process: the collectors below are module-level (registered once) and every
-orchestrator in the process shares them, which is what Prometheus expects.
+gateway built in the process shares them, which is what Prometheus expects. MetricsEndpoint
+serves the registry; gateway/app.py starts and stops it with the gRPC server.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +128,34 @@ def record_request(status: str, decision: int | None, seconds: float) -> None:
     REQUEST_SECONDS.labels(status).observe(seconds)
 
 
-def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+class MetricsEndpoint:
+    """The /metrics HTTP endpoint (a daemon thread), started and stopped with the gateway."""
 
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.port = port  # the bound port once started (0 asked for any free one)
+        self.host = host
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
-def serve(port: int, host: str = "127.0.0.1") -> int:
-    """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port (0 = off)."""
-    if port == 0:
-        return 0
-    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
-    bound = int(server.server_address[1])
-    log.info("metrics on http://%s:%d/metrics", host, bound)
-    return bound
+    def start(self) -> None:
+        """A busy port fails the start, loudly."""
+        if self._server is not None:
+            return
+        try:
+            self._server, self._thread = start_http_server(self.port, addr=self.host, registry=REGISTRY)
+        except OSError as exc:
+            raise OSError(
+                f"cannot serve metrics on {self.host}:{self.port}: {exc}; set MODGATE_GATEWAY_METRICS_PORT "
+                "to a free port (0 disables metrics)"
+            ) from None
+        self.port = int(self._server.server_address[1])
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
+
+    def stop(self) -> None:
+        server, thread, self._server, self._thread = self._server, self._thread, None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)

@@ -1,72 +1,26 @@
-"""The seam between request handling and verdict forming.
+"""The seam between the servicer and the data plane: what a pipeline is and what it answers.
 
-The server validates a request, resolves and splits its media, then hands
-(request, split media, context) to a VerdictPipeline. SplitOnlyPipeline is the pipeline for a
-gateway without model services: it reports what the splitter found and skips every modality.
-The real pipeline (fan-out to the model services + fusion) lives in its own module and is
-selected by MODGATE_GATEWAY_PIPELINE ("module:factory") or passed to build_server().
+The servicer hands each admitted, validated request to a VerdictPipeline as one ModerationJob
+(gateway/job.py) and returns the Verdict it answers. The pipeline splits the job's media
+itself (gateway/media/split_stage.py), choosing how. gateway/app.py wires the Orchestrator
+(gateway/orchestrator/: the model services and fusion) or, in split_only mode, the
+SplitOnlyPipeline below; tests pass their own pipeline to gateway.app.build_gateway.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from gateway.context import RequestContext
+from gateway.job import ModerationJob
+from gateway.media.split_stage import Splitter
 from gateway.media.types import SplitMedia
-from modgate.policy import Policy
 from modgate.v1 import moderation_pb2 as pb
-
-
-@dataclass
-class RequestContext:
-    request_id: str
-    # Absolute time.monotonic() by which the verdict must be returned.
-    deadline: float
-    policy: Policy
-    # Stage name -> wall time in ms, in the order stages ran (split, speech, fusion...).
-    timings: dict[str, float] = field(default_factory=dict)
-    # Authenticated caller, once authentication exists (None: anonymous).
-    caller: str | None = None
-    streamed: bool = False
-    # Pipeline work started before run() (AudioFirstPipeline.start_audio), for run() to join.
-    early: dict[str, Any] = field(default_factory=dict)
-
-    @staticmethod
-    def new_request_id() -> str:
-        return uuid.uuid4().hex
-
-    def remaining_s(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def record(self, stage: str, started: float) -> None:
-        """Record a stage that began at time.monotonic() == started."""
-        self.timings[stage] = self.timings.get(stage, 0.0) + (time.monotonic() - started) * 1000.0
 
 
 @runtime_checkable
 class VerdictPipeline(Protocol):
-    async def run(
-        self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
-    ) -> pb.Verdict: ...
-
-
-@runtime_checkable
-class AudioFirstPipeline(VerdictPipeline, Protocol):
-    """A pipeline that can start on the audio while the video is still being split.
-
-    The server calls start_audio(request, audio_part, ctx) once the audio, subtitles and
-    metadata are split (audio_part has no frames yet), then run() with the whole media. Speech
-    is the longest stage of a video, so starting it before the frames are decoded shortens the
-    request by the video split. start_audio returns the task it started (the server cancels it
-    if the rest of the split fails), or None when there is nothing to start.
-    """
-
-    def start_audio(
-        self, request: pb.ModerateRequest, audio_part: SplitMedia, ctx: RequestContext
-    ) -> Any: ...
+    async def run(self, job: ModerationJob) -> pb.Verdict: ...
 
 
 @runtime_checkable
@@ -74,10 +28,6 @@ class ClosablePipeline(VerdictPipeline, Protocol):
     """A pipeline holding resources (HTTP clients...); the server awaits aclose() on shutdown."""
 
     async def aclose(self) -> None: ...
-
-
-# Builds a pipeline from the gateway config and the loaded policies.
-PipelineFactory = Callable[..., VerdictPipeline]
 
 
 def media_info_proto(media: SplitMedia | None) -> pb.MediaInfo:
@@ -106,16 +56,19 @@ class SplitOnlyPipeline:
 
     REASON = "no model services configured"
 
-    async def run(
-        self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
-    ) -> pb.Verdict:
+    def __init__(self, splitter: Splitter) -> None:
+        self.splitter = splitter
+
+    async def run(self, job: ModerationJob) -> pb.Verdict:
+        media = await self.splitter.split(job) if job.media is not None else None
+        ctx = job.ctx
         modalities = [
             pb.ModalityStatus(modality=m, state=pb.MODALITY_STATE_SKIPPED, reason=self.REASON)
             for m in (pb.MODALITY_AUDIO, pb.MODALITY_VISUAL, pb.MODALITY_TEXT)
         ]
         return pb.Verdict(
             request_id=ctx.request_id,
-            content_id=request.content_id,
+            content_id=job.request.content_id,
             decision=pb.DECISION_UNSPECIFIED,
             modalities=modalities,
             policy_name=ctx.policy.name,
@@ -123,8 +76,3 @@ class SplitOnlyPipeline:
             timings=timings_proto(ctx),
             media=media_info_proto(media),
         )
-
-
-def split_only(config: object, policies: dict[str, Policy]) -> VerdictPipeline:
-    """Factory for MODGATE_GATEWAY_PIPELINE (the default)."""
-    return SplitOnlyPipeline()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 from gateway.errors import BadField
 from modgate.policy import Policy
@@ -37,28 +38,9 @@ def validate_request(
     request: pb.ModerateRequest, policies: dict[str, Policy], default_policy: str, *, streamed: bool
 ) -> Policy:
     """Check `request`; return the policy it asks for."""
-    if len(request.request_id) > MAX_REQUEST_ID_CHARS:
-        raise _bad("request_id", f"longer than {MAX_REQUEST_ID_CHARS} characters")
-    if _CONTROL.search(request.request_id):
-        raise _bad("request_id", "contains control characters")
-    if len(request.content_id) > MAX_CONTENT_ID_CHARS:
-        raise _bad("content_id", f"longer than {MAX_CONTENT_ID_CHARS} characters")
-    if len(request.title.encode()) > MAX_TITLE_BYTES:
-        raise _bad("title", f"longer than {MAX_TITLE_BYTES} bytes (UTF-8)")
-    if len(request.description.encode()) > MAX_DESCRIPTION_BYTES:
-        raise _bad("description", f"longer than {MAX_DESCRIPTION_BYTES} bytes (UTF-8)")
-    if len(request.hashtags) > MAX_HASHTAGS:
-        raise _bad("hashtags", f"more than {MAX_HASHTAGS} hashtags")
-    for i, tag in enumerate(request.hashtags):
-        if len(tag) > MAX_HASHTAG_CHARS:
-            raise _bad(f"hashtags[{i}]", f"longer than {MAX_HASHTAG_CHARS} characters")
-    if len(request.captions) > MAX_CAPTIONS:
-        raise _bad("captions", f"more than {MAX_CAPTIONS} cues")
-    for i, cue in enumerate(request.captions):
-        if len(cue.text) > MAX_CAPTION_CHARS:
-            raise _bad(f"captions[{i}].text", f"longer than {MAX_CAPTION_CHARS} characters")
-        if cue.end_ms < cue.start_ms:
-            raise _bad(f"captions[{i}]", f"end_ms ({cue.end_ms}) is before start_ms ({cue.start_ms})")
+    _validate_ids(request)
+    _validate_text(request)
+    _validate_captions(request.captions)
     if request.locale and (len(request.locale) > MAX_LOCALE_CHARS or not _LOCALE.match(request.locale)):
         raise _bad("locale", f"{request.locale[:40]!r} is not a BCP-47 tag such as 'en' or 'pt-BR'")
 
@@ -75,6 +57,37 @@ def validate_request(
         known = ", ".join(sorted(policies))
         raise _bad("policy", f"unknown policy {name[:64]!r}; this gateway has: {known}")
     return policy
+
+
+def _validate_ids(request: pb.ModerateRequest) -> None:
+    if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+        raise _bad("request_id", f"longer than {MAX_REQUEST_ID_CHARS} characters")
+    if _CONTROL.search(request.request_id):
+        raise _bad("request_id", "contains control characters")
+    if len(request.content_id) > MAX_CONTENT_ID_CHARS:
+        raise _bad("content_id", f"longer than {MAX_CONTENT_ID_CHARS} characters")
+
+
+def _validate_text(request: pb.ModerateRequest) -> None:
+    if len(request.title.encode()) > MAX_TITLE_BYTES:
+        raise _bad("title", f"longer than {MAX_TITLE_BYTES} bytes (UTF-8)")
+    if len(request.description.encode()) > MAX_DESCRIPTION_BYTES:
+        raise _bad("description", f"longer than {MAX_DESCRIPTION_BYTES} bytes (UTF-8)")
+    if len(request.hashtags) > MAX_HASHTAGS:
+        raise _bad("hashtags", f"more than {MAX_HASHTAGS} hashtags")
+    for i, tag in enumerate(request.hashtags):
+        if len(tag) > MAX_HASHTAG_CHARS:
+            raise _bad(f"hashtags[{i}]", f"longer than {MAX_HASHTAG_CHARS} characters")
+
+
+def _validate_captions(captions: Sequence[pb.CaptionCue]) -> None:
+    if len(captions) > MAX_CAPTIONS:
+        raise _bad("captions", f"more than {MAX_CAPTIONS} cues")
+    for i, cue in enumerate(captions):
+        if len(cue.text) > MAX_CAPTION_CHARS:
+            raise _bad(f"captions[{i}].text", f"longer than {MAX_CAPTION_CHARS} characters")
+        if cue.end_ms < cue.start_ms:
+            raise _bad(f"captions[{i}]", f"end_ms ({cue.end_ms}) is before start_ms ({cue.start_ms})")
 
 
 def _validate_options(options: pb.ModerateOptions) -> None:

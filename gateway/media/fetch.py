@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from gateway.config import GatewayConfig
 from gateway.errors import (
     BadMediaUri,
     DeadlineExceeded,
@@ -75,7 +76,7 @@ class FetchPolicy:
     ca_file: Path | None = None
 
     @classmethod
-    def from_config(cls, config: Any) -> FetchPolicy:
+    def from_config(cls, config: GatewayConfig) -> FetchPolicy:
         """From a GatewayConfig (its uri_* fields and its `security` settings)."""
         security = config.security
         return cls(

@@ -133,6 +133,12 @@ class OrchestrationSettings(BaseSettings):
     pool_max_connections: int = Field(default=16, ge=1)
     pool_max_keepalive: int = Field(default=8, ge=0)
 
+    # Items per call to the text service and frames per call to the vision service: at most
+    # the services' own limits (MODGATE_TEXT_MAX_ITEMS, 256; MODGATE_VISION_MAX_FRAMES_PER_REQUEST,
+    # 64); a request with more goes as parallel calls.
+    text_batch_items: int = Field(default=128, ge=1)
+    vision_frames_per_call: int = Field(default=64, ge=1)
+
     # Shadow calls run beside the request and are compared after the verdict; they give up
     # after this long.
     shadow_timeout_s: float = Field(default=30.0, gt=0)

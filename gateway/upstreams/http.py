@@ -1,8 +1,10 @@
 """One upstream (a service variant at a URL): pooled async HTTP, deadline, retries, breaker.
 
 Every call gets the time left until the request's deadline as its total timeout, so a slow
-service costs at most the caller's budget. Transient errors are retried with jittered
-backoff only while the budget allows another attempt; every outcome feeds the breaker.
+service costs at most the caller's budget. Each attempt is classified once (classify_*):
+OK returns the response, FATAL fails the call, TRANSIENT is retried with jittered backoff
+only while the budget allows another attempt; Upstream._post records every attempt's
+outcome on the breaker and the call metrics in one place.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import httpx
@@ -53,6 +57,79 @@ class UpstreamError(Exception):
 def _error_detail(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return text[:300] if text else response.reason_phrase
+
+
+class AttemptVerdict(Enum):
+    OK = "ok"  # a usable response
+    TRANSIENT = "transient"  # worth another attempt while the budget allows
+    FATAL = "fatal"  # fails the call now
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt, classified once: what it means for the call, the breaker and the metrics."""
+
+    verdict: AttemptVerdict
+    label: str  # the modgate_gateway_upstream_calls outcome
+    healthy: bool  # for the breaker: the service answered (success) or did not (failure)
+    message: str = ""  # what went wrong, as the error and the retry log say it
+    kind: str = ""  # the UpstreamError kind when it fails the call
+    status: int | None = None
+    response: httpx.Response | None = None
+    note: str | None = None  # the breaker's last error, when it is not the message
+
+    @property
+    def breaker_note(self) -> str:
+        return self.message if self.note is None else self.note
+
+
+def classify_timeout(exc: Exception, remaining: float) -> Attempt:
+    if isinstance(exc, httpx.ConnectTimeout):  # never reached the service: retry
+        return Attempt(
+            AttemptVerdict.TRANSIENT,
+            "transient",
+            healthy=False,
+            message=f"connect timeout: {exc}",
+            kind="connect",
+        )
+    # The service has the request and is slow: another attempt would only spend the budget.
+    message = f"no answer within {remaining * 1000:.0f} ms"
+    return Attempt(
+        AttemptVerdict.FATAL, "timeout", healthy=False, message=message, kind="timeout", note="timeout"
+    )
+
+
+def classify_error(exc: httpx.HTTPError) -> Attempt:
+    name = type(exc).__name__
+    if is_transient_error(exc):
+        message = f"{name}: {str(exc) or 'connection failed'}"
+        return Attempt(AttemptVerdict.TRANSIENT, "transient", healthy=False, message=message, kind="connect")
+    return Attempt(
+        AttemptVerdict.FATAL, "error", healthy=False, message=f"{name}: {exc}", kind="connect", note=name
+    )
+
+
+def classify_response(response: httpx.Response) -> Attempt:
+    status = response.status_code
+    if status < 400:
+        return Attempt(AttemptVerdict.OK, "ok", healthy=True, status=status, response=response)
+    message = f"HTTP {status}: {_error_detail(response)}"
+    if is_transient_status(status):
+        return Attempt(AttemptVerdict.TRANSIENT, "transient", healthy=False, message=message, kind="http_5xx")
+    if status >= 500:
+        return Attempt(
+            AttemptVerdict.FATAL,
+            "http_5xx",
+            healthy=False,
+            message=message,
+            kind="http_5xx",
+            status=status,
+            note=f"HTTP {status}",
+        )
+    # The service is up and rejected the request: not a health problem.
+    return Attempt(
+        AttemptVerdict.FATAL, "http_4xx", healthy=True, message=message, kind="http_4xx", status=status
+    )
 
 
 class Upstream:
@@ -138,63 +215,52 @@ class Upstream:
         while True:
             attempt += 1
             attempts[0] = attempt
-            remaining = deadline - time.monotonic()
-            if remaining <= MIN_ATTEMPT_S:
-                raise self._fail("no time left before the deadline", "timeout")
-            if not self.breaker.acquire():
-                raise self._fail(
-                    f"circuit open after {self.breaker.consecutive_failures} consecutive failures "
-                    f"(last: {self.breaker.last_error or 'unknown'}); next probe in "
-                    f"{self.breaker.retry_in_s():.1f} s",
-                    "circuit_open",
-                )
-            timeout = httpx.Timeout(remaining, connect=min(self._settings.connect_timeout_s, remaining))
-            transient: str | None = None
-            try:
-                async with asyncio.timeout(remaining):
-                    response = await self._client.post(path, timeout=timeout, **kwargs)
-            except asyncio.CancelledError:
-                self.breaker.release()
-                raise
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                if isinstance(exc, httpx.ConnectTimeout):
-                    transient = f"connect timeout: {exc}"
-                else:
-                    self.breaker.record_failure("timeout")
-                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "timeout").inc()
-                    raise self._fail(f"no answer within {remaining * 1000:.0f} ms", "timeout") from None
-            except httpx.HTTPError as exc:
-                if not is_transient_error(exc):
-                    self.breaker.record_failure(type(exc).__name__)
-                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "error").inc()
-                    raise self._fail(f"{type(exc).__name__}: {exc}", "connect") from None
-                transient = f"{type(exc).__name__}: {exc or 'connection failed'}"
+            remaining = self._admit(deadline)
+            result = await self._attempt(path, remaining, kwargs)
+            # The one place an attempt's outcome reaches the breaker and the call metrics.
+            if result.healthy:
+                self.breaker.record_success()
             else:
-                status = response.status_code
-                if status < 400:
-                    self.breaker.record_success()
-                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "ok").inc()
-                    return response
-                if is_transient_status(status):
-                    transient = f"HTTP {status}: {_error_detail(response)}"
-                elif status >= 500:
-                    self.breaker.record_failure(f"HTTP {status}")
-                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "http_5xx").inc()
-                    raise self._fail(f"HTTP {status}: {_error_detail(response)}", "http_5xx", status)
-                else:
-                    # The service is up and rejected the request: not a health problem.
-                    self.breaker.record_success()
-                    metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "http_4xx").inc()
-                    raise self._fail(f"HTTP {status}: {_error_detail(response)}", "http_4xx", status)
-
-            self.breaker.record_failure(transient)
-            metrics.UPSTREAM_CALLS.labels(self.service, self.variant, "transient").inc()
+                self.breaker.record_failure(result.breaker_note)
+            metrics.UPSTREAM_CALLS.labels(self.service, self.variant, result.label).inc()
+            if result.verdict is AttemptVerdict.OK:
+                assert result.response is not None
+                return result.response
+            if result.verdict is AttemptVerdict.FATAL:
+                raise self._fail(result.message, result.kind, result.status)
             delay = self._retry.backoff_s(attempt, self._rng)
             if attempt >= self._retry.max_attempts or deadline - time.monotonic() < delay + MIN_ATTEMPT_S:
-                kind = "connect" if not transient.startswith("HTTP") else "http_5xx"
-                raise self._fail(f"{transient} (after {attempt} attempt(s))", kind)
+                raise self._fail(f"{result.message} (after {attempt} attempt(s))", result.kind)
             metrics.UPSTREAM_RETRIES.labels(self.service, self.variant).inc()
             log.info(
-                "retrying %s/%s in %.0f ms after %s", self.service, self.variant, delay * 1000, transient
+                "retrying %s/%s in %.0f ms after %s", self.service, self.variant, delay * 1000, result.message
             )
             await asyncio.sleep(delay)
+
+    def _admit(self, deadline: float) -> float:
+        """The budget for one more attempt; refused when none is left or the breaker is open."""
+        remaining = deadline - time.monotonic()
+        if remaining <= MIN_ATTEMPT_S:
+            raise self._fail("no time left before the deadline", "timeout")
+        if not self.breaker.acquire():
+            raise self._fail(
+                f"circuit open after {self.breaker.consecutive_failures} consecutive failures "
+                f"(last: {self.breaker.last_error or 'unknown'}); next probe in "
+                f"{self.breaker.retry_in_s():.1f} s",
+                "circuit_open",
+            )
+        return remaining
+
+    async def _attempt(self, path: str, remaining: float, kwargs: dict[str, Any]) -> Attempt:
+        timeout = httpx.Timeout(remaining, connect=min(self._settings.connect_timeout_s, remaining))
+        try:
+            async with asyncio.timeout(remaining):
+                response = await self._client.post(path, timeout=timeout, **kwargs)
+        except asyncio.CancelledError:
+            self.breaker.release()  # no verdict on the upstream's health
+            raise
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            return classify_timeout(exc, remaining)
+        except httpx.HTTPError as exc:
+            return classify_error(exc)
+        return classify_response(response)

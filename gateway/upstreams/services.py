@@ -27,8 +27,6 @@ from modgate.wire import SpeechResult, TextItem, TextRequest, TextResult, Vision
 
 Model = TypeVar("Model", bound=BaseModel)
 JPEG_QUALITY = 90
-# MODGATE_VISION_MAX_FRAMES_PER_REQUEST default: frames per call to the vision service.
-VISION_MAX_FRAMES = 64
 
 
 class ServicePool:
@@ -122,17 +120,19 @@ async def score_frames(
     policy: str,
     policy_version: str,
     deadline: float,
+    frames_per_call: int,
 ) -> VisionResult:
-    """Score frames; more than the service's per-request cap go as parallel calls, merged."""
+    """Score frames; more than frames_per_call (the service's per-request cap,
+    MODGATE_GATEWAY_VISION_FRAMES_PER_CALL) go as parallel calls, merged."""
     if not jpegs:
         raise ValueError("score_frames needs at least one frame")
-    starts = range(0, len(jpegs), VISION_MAX_FRAMES)
+    starts = range(0, len(jpegs), frames_per_call)
     parts = await asyncio.gather(
         *(
             _score_chunk(
                 up,
-                jpegs[i : i + VISION_MAX_FRAMES],
-                timestamps_ms[i : i + VISION_MAX_FRAMES],
+                jpegs[i : i + frames_per_call],
+                timestamps_ms[i : i + frames_per_call],
                 policy=policy,
                 policy_version=policy_version,
                 deadline=deadline,
@@ -182,10 +182,31 @@ async def _score_chunk(
 # --- text ---------------------------------------------------------------------------------
 
 
+async def classify_batched(
+    up: Upstream,
+    items: Sequence[TextItem],
+    *,
+    policy: str,
+    policy_version: str,
+    deadline: float,
+    batch_items: int,
+) -> list[TextResult]:
+    """Score items in calls of at most batch_items (MODGATE_GATEWAY_TEXT_BATCH_ITEMS), in parallel."""
+    batches = [items[i : i + batch_items] for i in range(0, len(items), batch_items)]
+    return list(
+        await asyncio.gather(
+            *(
+                classify(up, b, policy=policy, policy_version=policy_version, deadline=deadline)
+                for b in batches
+            )
+        )
+    )
+
+
 async def classify(
     up: Upstream, items: Sequence[TextItem], *, policy: str, policy_version: str, deadline: float
 ) -> TextResult:
-    """POST /moderate with a TextRequest body (at most the service's MAX_ITEMS, 256 by default).
+    """POST /moderate with a TextRequest body (at most the service's MODGATE_TEXT_MAX_ITEMS).
 
     policy_version makes a service holding another version re-read its policies first;
     variant makes a replica of the other variant refuse (409) instead of answering."""

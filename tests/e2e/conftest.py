@@ -24,7 +24,7 @@ from modgate.tools.stack import ManagedProcess, ProcessSpec, free_port, gateway_
 QUIET_ENV = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
 GATEWAY_ENV = {
     **QUIET_ENV,
-    "MODGATE_GATEWAY_PIPELINE": "gateway.orchestrator:build_pipeline",
+    "MODGATE_GATEWAY_MODE": "models",
     "MODGATE_GATEWAY_SPLIT_WORKERS": "1",
     "MODGATE_GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
     "MODGATE_GATEWAY_BREAKER_RESET_TIMEOUT_S": "1.0",

@@ -65,7 +65,7 @@ def running_gateway(
         "MODGATE_GATEWAY_SPLIT_WORKERS": "1",
         "MODGATE_GATEWAY_DECODE_THREADS": "1",
         # These tests are about the server itself: no model services behind it.
-        "MODGATE_GATEWAY_PIPELINE": "gateway.pipeline:split_only",
+        "MODGATE_GATEWAY_MODE": "split_only",
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

@@ -16,9 +16,14 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from gateway.app import service_pools
+from gateway.context import RequestContext
+from gateway.job import ModerationJob, ModerationRequest
+from gateway.media.intake import MediaSource
+from gateway.media.split_stage import AudioReady
 from gateway.media.types import MediaInfo, SampledFrame, SplitMedia, SubtitleCue
-from gateway.orchestrator import Orchestrator, text_items
-from gateway.pipeline import RequestContext
+from gateway.orchestrator import Orchestrator
+from gateway.orchestrator.items import text_items
 from gateway.upstreams.config import OrchestrationSettings, parse_upstreams
 from modgate.policy import Policy, load_policies
 from modgate.v1 import moderation_pb2 as pb
@@ -69,15 +74,33 @@ def text_handler(
     return handle
 
 
-def orchestrator(urls: dict[str, str], **settings: object) -> Orchestrator:
+class Presplit:
+    """The split stage's stand-in: these tests hand the orchestrator media they built (frames
+    at chosen times, subtitles), not a container to decode."""
+
+    def __init__(self, media: SplitMedia | None) -> None:
+        self.media = media
+
+    async def split(self, job: ModerationJob, *, on_audio: AudioReady | None = None) -> SplitMedia:
+        assert self.media is not None, "the test gave the job media but the splitter none"
+        return self.media
+
+
+def orchestrator(urls: dict[str, str], media: SplitMedia | None = None, **settings: object) -> Orchestrator:
     upstreams = parse_upstreams({s: {"stable": {"url": u}} for s, u in urls.items()})
     base = {"metrics_port": 0, "retry_backoff_base_ms": 1, "deadline_margin_ms": 25}
     base.update(settings)
-    return Orchestrator(upstreams, OrchestrationSettings(**base))  # type: ignore[arg-type]
+    orchestration = OrchestrationSettings(**base)  # type: ignore[arg-type]
+    return Orchestrator(service_pools(upstreams, orchestration), Presplit(media), orchestration)
 
 
-def ctx(budget_s: float = 5.0, request_id: str = "r1") -> RequestContext:
-    return RequestContext(request_id=request_id, deadline=time.monotonic() + budget_s, policy=POLICY)
+def job(
+    request: pb.ModerateRequest, *, media: bool = False, budget_s: float = 5.0, request_id: str = "r1"
+) -> ModerationJob:
+    """The job the servicer would make of `request`; `media` gives it a source for the splitter."""
+    ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + budget_s, policy=POLICY)
+    source = MediaSource(b"container bytes", max_bytes=1024) if media else None
+    return ModerationJob(ModerationRequest.from_proto(request), source, ctx)
 
 
 def status(verdict: pb.Verdict, modality: int) -> pb.ModalityStatus:
@@ -102,7 +125,7 @@ def test_text_items_cover_every_text_source() -> None:
         hashtags=["fun", "#sun", " "],
         captions=[pb.CaptionCue(text="hello", start_ms=10, end_ms=20), pb.CaptionCue(text="  ")],
     )
-    items = text_items(request, media(subtitles=("first cue", "")))
+    items = text_items(ModerationRequest.from_proto(request), media(subtitles=("first cue", "")))
     assert [(i.id, i.source, i.text, i.start_ms, i.end_ms) for i in items] == [
         ("title", "title", "My day", None, None),
         ("description", "description", "A walk", None, None),
@@ -118,7 +141,7 @@ def test_service_holding_another_policy_version_fails_its_modality() -> None:
         runner, url = await serve({"/moderate": text_handler(version="1999.01.01-1")})
         orch = orchestrator({"text": url})
         try:
-            return await orch.run(pb.ModerateRequest(title="hello"), None, ctx())
+            return await orch.run(job(pb.ModerateRequest(title="hello")))
         finally:
             await orch.aclose()
             await runner.cleanup()
@@ -136,7 +159,7 @@ def test_a_replica_of_the_wrong_variant_is_not_trusted() -> None:
         runner, url = await serve({"/moderate": text_handler(variant="canary")})
         orch = orchestrator({"text": url})
         try:
-            return await orch.run(pb.ModerateRequest(title="hello"), None, ctx())
+            return await orch.run(job(pb.ModerateRequest(title="hello")))
         finally:
             await orch.aclose()
             await runner.cleanup()
@@ -155,7 +178,7 @@ def test_a_hung_service_times_out_its_modality_before_the_deadline() -> None:
         orch = orchestrator({"text": url})
         try:
             started = time.monotonic()
-            verdict = await orch.run(pb.ModerateRequest(title="hello"), None, ctx(budget_s=0.3))
+            verdict = await orch.run(job(pb.ModerateRequest(title="hello"), budget_s=0.3))
             return verdict, time.monotonic() - started
         finally:
             await orch.aclose()
@@ -195,9 +218,9 @@ def test_frames_over_the_per_call_cap_are_split_and_merged_in_order() -> None:
 
     async def main() -> pb.Verdict:
         runner, url = await serve({"/score": vision})
-        orch = orchestrator({"vision": url})
+        orch = orchestrator({"vision": url}, media(frames=70))
         try:
-            return await orch.run(pb.ModerateRequest(), media(frames=70), ctx())
+            return await orch.run(job(pb.ModerateRequest(), media=True))
         finally:
             await orch.aclose()
             await runner.cleanup()
@@ -220,7 +243,7 @@ def test_text_batches_respect_the_service_item_limit() -> None:
         orch = orchestrator({"text": url})
         request = pb.ModerateRequest(captions=[pb.CaptionCue(text=f"line {i}") for i in range(300)])
         try:
-            return await orch.run(request, None, ctx())
+            return await orch.run(job(request))
         finally:
             await orch.aclose()
             await runner.cleanup()
@@ -239,7 +262,7 @@ def test_skipped_text_calls_nothing(skip: int) -> None:
         orch = orchestrator({"text": url})
         request = pb.ModerateRequest(title="x", options=pb.ModerateOptions(skip_modalities=[skip]))
         try:
-            return await orch.run(request, None, ctx())
+            return await orch.run(job(request))
         finally:
             await orch.aclose()
             await runner.cleanup()

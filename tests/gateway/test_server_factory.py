@@ -1,4 +1,5 @@
-"""build_server(config, pipeline): an injected VerdictPipeline gets (request, media, context)."""
+"""build_gateway(config, pipeline): an injected VerdictPipeline gets one ModerationJob per request
+(the request as domain values, its media source, its context) and splits the media itself."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from collections.abc import Callable
 import grpc
 import pytest
 
+from gateway.app import build_gateway
 from gateway.config import GatewayConfig
+from gateway.context import RequestContext
+from gateway.job import ModerationJob
+from gateway.media.split_stage import MediaSplitter
 from gateway.media.types import SplitMedia
-from gateway.pipeline import RequestContext, SplitOnlyPipeline, media_info_proto
-from gateway.server import build_server, load_pipeline
+from gateway.media.worker import SplitWorkers
+from gateway.pipeline import SplitOnlyPipeline, media_info_proto
 from modgate.policy import load_policies
 from modgate.tools.mediagen import Cue, Generated, MediaSpec
 from modgate.v1 import moderation_pb2 as pb
@@ -22,16 +27,18 @@ pytestmark = pytest.mark.timeout(60)
 
 
 class RecordingPipeline:
-    """A pipeline that decides ALLOW and remembers what the server handed it."""
+    """A pipeline that splits the media, decides ALLOW and remembers what the server handed it."""
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[pb.ModerateRequest, SplitMedia | None, RequestContext, float]] = []
+    def __init__(self, config: GatewayConfig) -> None:
+        self.splitter = MediaSplitter(SplitWorkers(0), config)
+        self.calls: list[tuple[ModerationJob, SplitMedia | None, RequestContext, float]] = []
         self.closed = False
 
-    async def run(
-        self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
-    ) -> pb.Verdict:
-        self.calls.append((request, media, ctx, ctx.remaining_s()))
+    async def run(self, job: ModerationJob) -> pb.Verdict:
+        ctx = job.ctx
+        remaining = ctx.remaining_s()
+        media = await self.splitter.split(job) if job.media is not None else None
+        self.calls.append((job, media, ctx, remaining))
         return pb.Verdict(
             request_id=ctx.request_id,
             decision=pb.DECISION_ALLOW,
@@ -51,10 +58,10 @@ def test_injected_pipeline_receives_split_media_and_context(
     make_media: Callable[[MediaSpec], Generated],
 ) -> None:
     clip = make_media(MediaSpec(subtitles=(Cue(100, 900, "hello"),)))
-    pipeline = RecordingPipeline()
+    pipeline = RecordingPipeline(config())
 
     async def scenario() -> pb.Verdict:
-        gateway = build_server(config(), pipeline)
+        gateway = build_gateway(config(), pipeline)
         await gateway.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
@@ -69,42 +76,33 @@ def test_injected_pipeline_receives_split_media_and_context(
     assert verdict.decision == pb.DECISION_ALLOW and verdict.request_id == "r-7"
     assert verdict.media.frames_sampled == 4
     assert pipeline.closed
-    [(request, media, ctx, remaining)] = pipeline.calls
-    assert request.content_id == "c"
+    [(job, media, ctx, remaining)] = pipeline.calls
+    assert job.request.content_id == "c"
     assert media is not None and [c.text for c in media.subtitles] == ["hello"]
     assert media.audio is not None and len(media.frames) == 4
     assert ctx.policy == load_policies()["default"]
-    assert ctx.caller is None and not ctx.streamed
+    assert ctx.request_id == "r-7"
+    assert job.media is not None and job.media.data == clip.data  # unary bytes, as sent
     assert "split" in ctx.timings
     # The caller's 8 s deadline became the request's deadline.
     assert 4.0 < remaining <= 8.0
     assert ctx.deadline > time.monotonic() - 60
 
 
-def test_load_pipeline_resolves_module_factory() -> None:
-    policies = load_policies()
-    assert isinstance(
-        load_pipeline(config(pipeline="gateway.pipeline:split_only"), policies), SplitOnlyPipeline
-    )
-    with pytest.raises(ValueError, match="module:factory"):
-        load_pipeline(config(pipeline="gateway.pipeline"), policies)
-    with pytest.raises(TypeError, match="no async run"):
-        load_pipeline(config(pipeline="operator:is_"), policies)  # returns a bool
-
-
-def test_build_server_refuses_an_unknown_default_policy() -> None:
+def test_build_gateway_refuses_an_unknown_default_policy() -> None:
+    cfg = config(default_policy="missing")
     with pytest.raises(ValueError, match="MODGATE_GATEWAY_DEFAULT_POLICY"):
-        build_server(config(default_policy="missing"), SplitOnlyPipeline())
+        build_gateway(cfg, SplitOnlyPipeline(MediaSplitter(SplitWorkers(0), cfg)))
 
 
 def test_default_deadline_applies_when_the_caller_sets_none(
     make_media: Callable[[MediaSpec], Generated],
 ) -> None:
     clip = make_media(MediaSpec())
-    pipeline = RecordingPipeline()
+    pipeline = RecordingPipeline(config())
 
     async def scenario() -> grpc.StatusCode:
-        gateway = build_server(config(default_deadline_s=0.001), pipeline)
+        gateway = build_gateway(config(default_deadline_s=0.001), pipeline)
         await gateway.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:

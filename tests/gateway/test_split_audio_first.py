@@ -1,4 +1,4 @@
-"""Audio first: the audio part of a split reaches the pipeline while the frames still decode."""
+"""Audio first: the split stage hands the pipeline the audio part while the frames still decode."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import grpc
 import numpy as np
 import pytest
 
+from gateway.app import build_gateway
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
+from gateway.job import ModerationJob
 from gateway.media.limits import MediaLimits, SplitOptions
+from gateway.media.split_stage import MediaSplitter
 from gateway.media.splitter import split_media
 from gateway.media.types import SplitMedia
 from gateway.media.worker import SplitWorkers
-from gateway.pipeline import AudioFirstPipeline, RequestContext, media_info_proto
-from gateway.server import build_server
+from gateway.pipeline import VerdictPipeline, media_info_proto
 from modgate.tools.mediagen import Cue, Generated, MediaSpec, Speech, truncated
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -94,28 +96,29 @@ def test_a_failing_part_fails_the_split_and_leaves_nothing_running(make_media: M
 
 
 class AudioFirst:
-    """A pipeline that records the order of the server's calls and decides ALLOW."""
+    """A pipeline that asks its split stage for the audio part first, records the order in
+    which it got the parts, and decides ALLOW with what its early work returned."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.splitter = MediaSplitter(SplitWorkers(config.split_workers), config)
         self.events: list[tuple[str, SplitMedia | None]] = []
 
-    def start_audio(self, request: pb.ModerateRequest, audio_part: SplitMedia, ctx: RequestContext) -> Any:
-        self.events.append(("start_audio", audio_part))
+    async def run(self, job: ModerationJob) -> pb.Verdict:
+        early: list[asyncio.Task[str]] = []
 
-        async def speech() -> str:
-            await asyncio.sleep(0)
-            return "transcript"
+        def start_audio(audio_part: SplitMedia) -> None:
+            self.events.append(("start_audio", audio_part))
 
-        task = asyncio.create_task(speech())
-        ctx.early["test"] = task
-        return task
+            async def speech() -> str:
+                await asyncio.sleep(0)
+                return "transcript"
 
-    async def run(
-        self, request: pb.ModerateRequest, media: SplitMedia | None, ctx: RequestContext
-    ) -> pb.Verdict:
-        early = ctx.early.pop("test", None)
+            early.append(asyncio.create_task(speech()))
+
+        media = await self.splitter.split(job, on_audio=start_audio) if job.media is not None else None
         self.events.append(("run", media))
-        reasons = [await early] if early is not None else []
+        reasons = [await task for task in early]
+        ctx = job.ctx
         timings = [pb.StageTiming(stage=k, duration_ms=round(v)) for k, v in ctx.timings.items()]
         return pb.Verdict(
             request_id=ctx.request_id,
@@ -126,12 +129,13 @@ class AudioFirst:
         )
 
 
+def gateway_config(**config: object) -> GatewayConfig:
+    return GatewayConfig(listen="127.0.0.1:0", split_workers=0, decode_threads=1, **config)  # type: ignore[arg-type]
+
+
 def moderate(pipeline: object, data: bytes, *, skip: tuple[int, ...] = (), **config: object) -> pb.Verdict:
     async def scenario() -> pb.Verdict:
-        gateway = build_server(
-            GatewayConfig(listen="127.0.0.1:0", split_workers=0, decode_threads=1, **config),  # type: ignore[arg-type]
-            pipeline,  # type: ignore[arg-type]
-        )
+        gateway = build_gateway(gateway_config(**config), pipeline)  # type: ignore[arg-type]
         await gateway.start()
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
@@ -143,17 +147,17 @@ def moderate(pipeline: object, data: bytes, *, skip: tuple[int, ...] = (), **con
     return asyncio.run(scenario())
 
 
-def test_server_hands_the_audio_part_over_before_running_the_pipeline(make_media: Make) -> None:
+def test_the_split_stage_hands_the_audio_part_over_before_the_whole_media(make_media: Make) -> None:
     clip = make_media(CLIP)
-    pipeline = AudioFirst()
-    assert isinstance(pipeline, AudioFirstPipeline)
+    pipeline = AudioFirst(gateway_config())
+    assert isinstance(pipeline, VerdictPipeline)
     verdict = moderate(pipeline, clip.data)
 
     assert [name for name, _ in pipeline.events] == ["start_audio", "run"]
     (_, part), (_, media) = pipeline.events
     assert part is not None and part.audio is not None and part.frames == []
     assert media is not None and len(media.frames) == 6 and media.audio is not None
-    assert list(verdict.reasons) == ["transcript"]  # run() joined the early work
+    assert list(verdict.reasons) == ["transcript"]  # the pipeline joined its early work
     timings = {t.stage: t.duration_ms for t in verdict.timings}
     assert timings["split_audio"] <= timings["split"]
     assert verdict.media.has_audio and verdict.media.subtitle_streams == 1
@@ -166,7 +170,7 @@ def test_server_hands_the_audio_part_over_before_running_the_pipeline(make_media
 def test_one_split_when_audio_first_is_off_or_a_part_is_skipped(
     make_media: Make, config: dict[str, object], skip: tuple[int, ...]
 ) -> None:
-    pipeline = AudioFirst()
+    pipeline = AudioFirst(gateway_config(**config))
     verdict = moderate(pipeline, make_media(CLIP).data, skip=skip, **config)
     assert [name for name, _ in pipeline.events] == ["run"]
     assert "split_audio" not in {t.stage for t in verdict.timings}

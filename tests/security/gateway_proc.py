@@ -23,7 +23,7 @@ from modgate.tools.stack import ManagedProcess, ProcessSpec, free_port
 BASE_ENV = {
     "OTEL_SDK_DISABLED": "true",
     "PYTHONUNBUFFERED": "1",
-    "MODGATE_GATEWAY_PIPELINE": "gateway.pipeline:split_only",
+    "MODGATE_GATEWAY_MODE": "split_only",
     "MODGATE_GATEWAY_SPLIT_WORKERS": "1",
     "MODGATE_GATEWAY_DECODE_THREADS": "1",
     "MODGATE_GATEWAY_METRICS_PORT": "0",

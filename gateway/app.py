@@ -1,0 +1,229 @@
+"""Wiring: the one place the gateway's parts are built and connected.
+
+build_gateway(config) builds, for MODGATE_GATEWAY_MODE=models (the default), in this order:
+  config -> policies -> service pools (a stable and optional canary upstream client per model
+  service) -> split workers -> MediaSplitter -> Orchestrator (the data plane) ->
+  ModerationService (auth, admission, media intake) -> gRPC server (+ health, reflection) ->
+  metrics endpoint.
+split_only builds the same without service pools and metrics endpoint, with SplitOnlyPipeline
+as the data plane. Tests pass their own pipeline: build_gateway(config, pipeline=...).
+GatewayServer starts and stops every part that holds processes, threads or connections.
+
+    build_gateway(config, pipeline=None, *, policies=None) -> GatewayServer
+    serve(config=None, pipeline=None)  # runs until SIGTERM/SIGINT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.admission import Admission
+from gateway.auth import Authenticator
+from gateway.config import GatewayConfig, GatewayMode
+from gateway.media.fetch import FetchPolicy
+from gateway.media.intake import MediaIntake
+from gateway.media.split_stage import MediaSplitter
+from gateway.media.worker import SplitWorkers
+from gateway.metrics import MetricsEndpoint
+from gateway.orchestrator import Orchestrator
+from gateway.pipeline import ClosablePipeline, SplitOnlyPipeline, VerdictPipeline
+from gateway.server import SERVICE_NAME, ModerationService
+from gateway.tls import add_listen_port
+from gateway.upstreams.config import SERVICES, OrchestrationSettings, Upstreams
+from gateway.upstreams.services import ServicePool
+from modgate import telemetry
+from modgate.policy import Policy, load_policies
+from modgate.v1 import moderation_pb2_grpc as pb_grpc
+
+log = logging.getLogger("gateway")
+
+
+@dataclass
+class DataPlane:
+    """The pipeline and the parts it runs on that the server starts and stops."""
+
+    pipeline: VerdictPipeline
+    workers: SplitWorkers | None = None
+    metrics: MetricsEndpoint | None = None
+
+
+def gateway_policies(config: GatewayConfig, policies: dict[str, Policy] | None = None) -> dict[str, Policy]:
+    """The policies (config.policy_dir unless given), which must include the default policy."""
+    policies = policies if policies is not None else load_policies(config.policy_dir)
+    if config.default_policy not in policies:
+        raise ValueError(
+            f"default policy {config.default_policy!r} is not among the policies in {config.policy_dir} "
+            f"({', '.join(sorted(policies))}); set MODGATE_GATEWAY_DEFAULT_POLICY"
+        )
+    return policies
+
+
+def service_pools(upstreams: Upstreams, settings: OrchestrationSettings) -> dict[str, ServicePool]:
+    """One pool of upstream clients (stable, optional canary) per model service."""
+    pools = {}
+    for service in SERVICES:
+        cfg = upstreams.for_service(service)
+        canary = ""
+        if cfg.canary:
+            mode = " (shadow)" if cfg.canary.shadow else ""
+            canary = f", canary {cfg.canary.url} weight {cfg.canary.weight}{mode}"
+        log.info("upstream %s: stable %s%s", service, cfg.stable.url, canary)
+        pools[service] = ServicePool(service, cfg, settings)
+    return pools
+
+
+def metrics_endpoint(config: GatewayConfig) -> MetricsEndpoint | None:
+    """/metrics on MODGATE_GATEWAY_METRICS_PORT (0: none), by default on the gRPC listen host."""
+    settings = config.orchestration
+    if settings.metrics_port == 0:
+        return None
+    listen_host = config.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+    return MetricsEndpoint(settings.metrics_port, settings.metrics_host or listen_host)
+
+
+def build_data_plane(config: GatewayConfig) -> DataPlane:
+    if config.mode is GatewayMode.SPLIT_ONLY:
+        workers = SplitWorkers(config.split_workers)
+        return DataPlane(SplitOnlyPipeline(MediaSplitter(workers, config)), workers)
+    settings = config.orchestration
+    # The upstreams file (MODGATE_GATEWAY_UPSTREAMS_FILE), or the three local services.
+    pools = service_pools(settings.load_upstreams(), settings)
+    workers = SplitWorkers(config.split_workers)
+    orchestrator = Orchestrator(pools, MediaSplitter(workers, config), settings)
+    return DataPlane(orchestrator, workers, metrics_endpoint(config))
+
+
+def build_servicer(
+    config: GatewayConfig, policies: dict[str, Policy], pipeline: VerdictPipeline
+) -> ModerationService:
+    orchestration = config.orchestration
+    return ModerationService(
+        config,
+        policies,
+        pipeline,
+        # Caller tokens (off without a tokens file).
+        auth=Authenticator.from_file(config.security.auth_tokens_file, policies),
+        # Bounded concurrency (+ an optional bounded wait queue): RESOURCE_EXHAUSTED when full.
+        admission=Admission(
+            max_inflight=orchestration.max_inflight or config.max_concurrent_requests,
+            max_queued=orchestration.max_queued,
+            queue_timeout_ms=orchestration.queue_timeout_ms,
+            retry_after_ms=config.retry_after_ms,
+        ),
+        intake=MediaIntake(config, FetchPolicy.from_config(config)),
+    )
+
+
+def build_grpc_server(
+    config: GatewayConfig, servicer: ModerationService
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """The gRPC server with the servicer, health checking and reflection, bound to config.listen."""
+    server = grpc.aio.server(
+        # Server span per RPC, continuing the caller's W3C trace context (none with tracing off).
+        interceptors=telemetry.grpc_aio_server_interceptors(),
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=None,
+    )
+    pb_grpc.add_ModerationServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = add_listen_port(server, config.listen, config.security)
+    if port == 0:
+        raise OSError(f"cannot listen on {config.listen} (in use or not a valid address)")
+    return server, health_servicer, port
+
+
+class GatewayServer:
+    """A built, not yet started gateway. `port` is the bound port (useful with port 0)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        server: grpc.aio.Server,
+        servicer: ModerationService,
+        health_servicer: health.aio.HealthServicer,
+        port: int,
+        plane: DataPlane,
+    ) -> None:
+        self.config = config
+        self.server = server
+        self.servicer = servicer
+        self.health = health_servicer
+        self.port = port
+        self.plane = plane
+
+    @property
+    def pipeline(self) -> VerdictPipeline:
+        return self.plane.pipeline
+
+    async def start(self) -> None:
+        if self.plane.metrics is not None:
+            self.plane.metrics.start()  # first: a busy metrics port fails before anything serves
+        if self.plane.workers is not None:
+            await self.plane.workers.start()
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self.plane.workers is not None:
+            await self.plane.workers.close()
+        if isinstance(self.pipeline, ClosablePipeline):
+            await self.pipeline.aclose()
+        if self.plane.metrics is not None:
+            self.plane.metrics.stop()
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+def build_gateway(
+    config: GatewayConfig,
+    pipeline: VerdictPipeline | None = None,
+    *,
+    policies: dict[str, Policy] | None = None,
+) -> GatewayServer:
+    """Build the gateway and bind config.listen. The pipeline defaults to config.mode's."""
+    policies = gateway_policies(config, policies)
+    plane = build_data_plane(config) if pipeline is None else DataPlane(pipeline)
+    servicer = build_servicer(config, policies, plane.pipeline)
+    server, health_servicer, port = build_grpc_server(config, servicer)
+    return GatewayServer(config, server, servicer, health_servicer, port, plane)
+
+
+async def serve(config: GatewayConfig | None = None, pipeline: VerdictPipeline | None = None) -> None:
+    """Run the gateway until SIGTERM or SIGINT, then drain in-flight requests and stop."""
+    config = config or GatewayConfig()
+    gateway = build_gateway(config, pipeline)
+    await gateway.start()
+    host = config.listen.rsplit(":", 1)[0]
+    policies = ", ".join(gateway.servicer.policies)
+    log.info("modgate gateway listening on %s:%d (policies: %s)", host, gateway.port, policies)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down (grace %.0f s)", config.shutdown_grace_s)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await gateway.stop()

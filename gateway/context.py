@@ -1,0 +1,30 @@
+"""One request's identity, deadline, policy and stage timings, shared by every stage it passes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from modgate.policy import Policy
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    # Absolute time.monotonic() by which the verdict must be returned.
+    deadline: float
+    policy: Policy
+    # Stage name -> wall time in ms, in the order stages ran (queueing, split, speech, fusion...).
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def new_request_id() -> str:
+        return uuid.uuid4().hex
+
+    def remaining_s(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def record(self, stage: str, started: float) -> None:
+        """Record a stage that began at time.monotonic() == started."""
+        self.timings[stage] = self.timings.get(stage, 0.0) + (time.monotonic() - started) * 1000.0

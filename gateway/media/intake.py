@@ -1,0 +1,133 @@
+"""Media intake: where a request's media comes from, as a source the splitter can read.
+
+A request's media arrives as inline bytes (Moderate), as chunks streamed after the header
+(ModerateStream, spooled to disk while they arrive) or as a media_uri: file:// under the media
+root (gateway/media/source.py) or http(s) when fetching is enabled (gateway/media/fetch.py,
+spooled to disk). Each way is an async context manager that yields a MediaSource, or None for
+a text-only request, and removes what it spooled when the block ends: the file lives as long
+as the request, so the pipeline splits it when and how it chooses.
+
+Byte limits are checked here, while receiving (a stream over the limit is refused before the
+rest is read); the splitter checks the source's limit again as it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from gateway.config import GatewayConfig
+from gateway.context import RequestContext
+from gateway.errors import BadField, MediaTooLarge
+from gateway.media.fetch import FetchPolicy, fetched_media
+from gateway.media.source import resolve_file_uri, uri_scheme
+from modgate.v1 import moderation_pb2 as pb
+
+# Streamed data is written in pieces of at least this much: many small messages stay cheap.
+_SPOOL_WRITE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    """Container bytes, or a file holding them (spooled upload, fetched URI, file under the root)."""
+
+    data: bytes | Path
+    # The byte limit the media was received under (MediaLimits.max_bytes of its split).
+    max_bytes: int
+
+
+class MediaIntake:
+    def __init__(self, config: GatewayConfig, fetch_policy: FetchPolicy) -> None:
+        self.config = config
+        self.fetch_policy = fetch_policy
+
+    @contextlib.asynccontextmanager
+    async def unary(
+        self, request: pb.ModerateRequest, ctx: RequestContext
+    ) -> AsyncIterator[MediaSource | None]:
+        """The media of a Moderate request: inline bytes or media_uri (None: text only)."""
+        config = self.config
+        if request.media:
+            if len(request.media) > config.max_unary_bytes:
+                raise MediaTooLarge(
+                    f"media is {len(request.media)} bytes, over the unary limit of {config.max_unary_bytes}; "
+                    "use ModerateStream for larger videos",
+                    limit="bytes",
+                    value=len(request.media),
+                    maximum=config.max_unary_bytes,
+                )
+            yield MediaSource(request.media, config.max_unary_bytes)
+        elif request.media_uri:
+            async with self._uri(request.media_uri, ctx) as source:
+                yield source
+        else:
+            yield None
+
+    @contextlib.asynccontextmanager
+    async def _uri(self, uri: str, ctx: RequestContext) -> AsyncIterator[MediaSource]:
+        started = time.monotonic()
+        if uri_scheme(uri) == "file":
+            path = resolve_file_uri(uri, self.config.media_root, self.config.max_stream_bytes)
+            ctx.record("fetch", started)
+            yield MediaSource(path, self.config.max_stream_bytes)
+            return
+        # Spooled to disk, checked hop by hop (gateway/media/fetch.py); deleted when the block ends.
+        async with fetched_media(
+            uri, self.fetch_policy, spool_dir=self.config.spool_dir, deadline_s=ctx.remaining_s()
+        ) as fetched:
+            ctx.record("fetch", started)
+            yield MediaSource(fetched, self.fetch_policy.max_bytes)
+
+    @contextlib.asynccontextmanager
+    async def streamed(
+        self, chunks: AsyncIterator[pb.ModerateChunk], ctx: RequestContext
+    ) -> AsyncIterator[MediaSource | None]:
+        """The data messages after a ModerateStream header, spooled to a file (None: header only)."""
+        config = self.config
+        started = time.monotonic()
+        spool_dir = str(config.spool_dir) if config.spool_dir else None
+        fd, name = tempfile.mkstemp(prefix="modgate-upload-", suffix=".media", dir=spool_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as spool:
+                total = await self._spool(chunks, spool)
+            ctx.record("receive", started)
+            # The worker reads the spooled file itself: no 256 MiB pickles between processes.
+            yield MediaSource(path, config.max_stream_bytes) if total else None
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def _spool(self, chunks: AsyncIterator[pb.ModerateChunk], spool: BinaryIO) -> int:
+        limit = self.config.max_stream_bytes
+        total = 0
+        pending = bytearray()
+        async for chunk in chunks:
+            if chunk.WhichOneof("payload") != "data":
+                raise BadField(
+                    "header: only the first ModerateStream message may carry the header; "
+                    "send the media as data messages",
+                    field="header",
+                )
+            total += len(chunk.data)
+            if total > limit:
+                # Refuse while receiving: the rest of the upload is never read.
+                raise MediaTooLarge(
+                    f"the streamed media exceeds the {limit}-byte limit; "
+                    "send a shorter or lower-bitrate video",
+                    limit="bytes",
+                    value=total,
+                    maximum=limit,
+                )
+            pending += chunk.data
+            if len(pending) >= _SPOOL_WRITE_BYTES:
+                await asyncio.to_thread(spool.write, bytes(pending))
+                pending.clear()
+        await asyncio.to_thread(spool.write, bytes(pending))
+        return total

@@ -1,0 +1,15 @@
+"""The models pipeline: split, fan out to the model services, fuse, build the Verdict.
+
+core.py     Orchestrator.run(job): routes -> split -> fan-out -> fusion -> Verdict
+fanout.py   one request's plan: which modalities run or are skipped, when each starts
+calls.py    each modality's calls to speech / vision / text, as a ModalityOutcome
+items.py    the text items (title ... metadata) and transcript items sent to text
+state.py    what one request collects: the fusion input and what the verdict reports
+results.py  checks on service answers (policy version, variant, every item answered)
+shadow.py   shadow canary copies, judged against the decision after the verdict
+verdict.py  fusion span, metrics bookkeeping, the Verdict proto
+"""
+
+from gateway.orchestrator.core import Orchestrator
+
+__all__ = ["Orchestrator"]

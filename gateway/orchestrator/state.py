@@ -1,0 +1,45 @@
+"""What one request collects while its modalities run: the fusion input and what the verdict reports."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.fusion import FusionInput, ModalityOutcome, ScoredText
+from modgate.policy import Modality, Policy
+from modgate.wire import FrameScore, ModelInfo, SpeechSegment
+
+FRAME_INTERVAL_FALLBACK_MS = 1000
+
+
+@dataclass
+class PendingShadow:
+    """A copy sent to a shadow canary, to compare after the verdict is sent."""
+
+    service: str
+    task: asyncio.Task[Any]
+
+
+@dataclass
+class RunState:
+    policy: Policy
+    outcomes: dict[Modality, ModalityOutcome] = field(default_factory=dict)
+    texts: list[ScoredText] = field(default_factory=list)  # TEXT sources
+    transcript_texts: list[ScoredText] = field(default_factory=list)  # AUDIO
+    frames: list[FrameScore] = field(default_factory=list)
+    frame_model: ModelInfo | None = None
+    frame_interval_ms: int = FRAME_INTERVAL_FALLBACK_MS
+    segments: list[SpeechSegment] = field(default_factory=list)
+    shadows: list[PendingShadow] = field(default_factory=list)
+    text_variant: str = "stable"  # the text variant that served (scores a shadow transcript too)
+
+    def fusion_input(self) -> FusionInput:
+        return FusionInput(
+            policy=self.policy,
+            outcomes=dict(self.outcomes),
+            texts=[*self.texts, *self.transcript_texts],
+            frames=list(self.frames),
+            frame_model=self.frame_model,
+            frame_interval_ms=self.frame_interval_ms,
+        )
