@@ -1,5 +1,5 @@
-"""Split a container (mp4, mov, webm, mkv) into 16 kHz mono audio, sampled RGB frames and
-subtitle text, with hard limits. Synchronous and CPU-bound: the gateway runs it in a worker
+"""Split a container (mp4, mov, webm, mkv) into 16 kHz mono audio (one track per audio stream),
+sampled RGB frames (of each video stream) and subtitle text, with hard limits. Synchronous and CPU-bound: the gateway runs it in a worker
 process (gateway.media.worker), tests may call it directly.
 
 Hostile input is bounded everywhere: the byte size and declared geometry are checked before
@@ -10,9 +10,13 @@ kept frames by max_frames and subtitle text by the cue limits.
 This module opens the container and runs one split in three phases: prepare (check what the
 container declares, select streams, set up decoders), demux (one pass over the packets) and
 result (judge what was decoded, build SplitMedia). The pieces it drives live beside it:
-gateway.media.streams (stream selection and state, the timeline, the time budget),
-gateway.media.sampling (which frames to keep and which packets to skip), gateway.media.audio
-(16 kHz resampling) and gateway.media.subtitles (cue text).
+gateway.media.streams (stream selection within the audio-track / video-stream limits, stream
+state, the timeline, the time budget), gateway.media.video (one lane per video stream sampled,
+over gateway.media.sampling: which frames to keep and which packets to skip),
+gateway.media.audio (16 kHz resampling, one sink per audio track), gateway.media.subtitles (cue
+text) and gateway.media.inventory (every stream of the container, and why one was not
+moderated). Media with one audio and one video stream splits exactly as it did before several
+were read.
 
 Subtitle cues past the end of the audio and video (a 2 s video with a cue at 400 s) are kept:
 a player's timeline runs to the last cue, so a viewer can see them. They count against

@@ -10,6 +10,8 @@ import grpc
 import numpy as np
 import pytest
 
+from gateway.app import build_gateway
+from gateway.config import GatewayConfig
 from gateway.errors import TooManyStreams
 from gateway.media.limits import MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
@@ -24,6 +26,8 @@ from modgate.tools.mediagen import (
     VideoStreamSpec,
     read_frame_number,
 )
+from modgate.v1 import moderation_pb2 as pb
+from modgate.v1 import moderation_pb2_grpc as pb_grpc
 from tests.gateway.test_split_audio_first import assert_same_media
 
 pytestmark = pytest.mark.timeout(90)
@@ -225,3 +229,49 @@ def test_attachments_are_reported_as_not_media(make_media: Make) -> None:
     [attachment] = [r for r in media.info.streams if r.kind is StreamKind.ATTACHMENT]
     assert not attachment.moderated and "not media" in attachment.reason
     assert media.info.not_moderated() == []  # not audio or video: nothing a modality could see
+
+
+def split_only(data: bytes, **config: object) -> pb.Verdict:
+    """A verdict of a split_only gateway (no model services: the media facts only)."""
+
+    async def scenario() -> pb.Verdict:
+        settings = GatewayConfig(listen="127.0.0.1:0", mode="split_only", split_workers=0, **config)  # type: ignore[arg-type]
+        gateway = build_gateway(settings)
+        await gateway.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                return await pb_grpc.ModerationStub(channel).Moderate(
+                    pb.ModerateRequest(media=data), timeout=30
+                )
+        finally:
+            await gateway.stop(0)
+
+    return asyncio.run(scenario())
+
+
+def test_the_verdict_lists_every_stream_and_why_one_was_not_moderated(make_media: Make) -> None:
+    verdict = split_only(make_media(MULTI).data, max_audio_tracks=2)
+    streams = [(s.index, s.kind, s.moderated, s.over_limit) for s in verdict.media.streams]
+    assert streams == [
+        (0, pb.STREAM_KIND_VIDEO, True, False),
+        (1, pb.STREAM_KIND_AUDIO, True, False),
+        (2, pb.STREAM_KIND_AUDIO, True, False),
+        (3, pb.STREAM_KIND_AUDIO, False, True),
+        (4, pb.STREAM_KIND_VIDEO, True, False),
+        (5, pb.STREAM_KIND_SUBTITLE, True, False),
+        (6, pb.STREAM_KIND_VIDEO, False, False),
+    ]
+    by = {s.index: s for s in verdict.media.streams}
+    assert (by[1].language, by[1].is_default, by[2].language) == ("eng", True, "fra")
+    assert (by[4].width, by[4].height, by[4].frames_sampled) == (160, 120, 4)
+    assert by[3].reason.startswith("over the limit of 2 audio tracks")
+    assert by[6].reason.startswith("cover art")
+
+
+def test_with_reject_the_gateway_answers_resource_exhausted(make_media: Make) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        split_only(make_media(MULTI).data, max_audio_tracks=2, streams_over_limit="reject")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "3 audio tracks, over the limit of 2 (MODGATE_GATEWAY_MAX_AUDIO_TRACKS)" in (
+        refused.value.details() or ""
+    )
