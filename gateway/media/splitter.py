@@ -1,6 +1,7 @@
 """Split a container (mp4, mov, webm, mkv) into 16 kHz mono audio (one track per audio stream),
-sampled RGB frames (of each video stream) and subtitle text, with hard limits. Synchronous and CPU-bound: the gateway runs it in a worker
-process (gateway.media.worker), tests may call it directly.
+sampled RGB frames (of each video stream) and subtitle text, with hard limits. Synchronous and
+CPU-bound: the gateway runs it in a worker process (gateway.media.worker), tests may call it
+directly.
 
 Hostile input is bounded everywhere: the byte size and declared geometry are checked before
 decoding, only whitelisted demuxers are allowed (no playlist/concat demuxers that open other

@@ -116,9 +116,13 @@ class ServiceCalls:
                         exc.state, f"audio track {track.stream_index}: {exc.reason}"
                     ) from None
 
-        heard = await all_or_none([hear(track) for track in tracks])
-        for track, (result, scored) in zip(tracks, heard, strict=True):
-            state.segments.extend(TrackSegment(track.stream_index, seg) for seg in result.segments)
+        try:
+            heard = await all_or_none([hear(track) for track in tracks])
+        finally:
+            # Track by track, whichever answered first (each track's segments stay in order).
+            order = {track.stream_index: i for i, track in enumerate(tracks)}
+            state.segments.sort(key=lambda s: order.get(s.stream_index, len(order)))
+        for track, (_, scored) in zip(tracks, heard, strict=True):
             state.transcript_texts.extend(scored)
             state.item_streams.update({s.item.id: track.stream_index for s in scored})
         results = [result for result, _ in heard]
@@ -160,6 +164,8 @@ class ServiceCalls:
 
         self.shadows.send(state, "speech", speech_route, speak, stream_index=track.stream_index)
         result = await self._call("speech", speech_route.primary, "speech", ctx, speak, deadline)
+        # Kept even if scoring it fails: the caller may have asked for the transcript.
+        state.segments.extend(TrackSegment(track.stream_index, seg) for seg in result.segments)
         items = transcript_items(result.segments, track.stream_index)
         if not items:
             return result, []

@@ -110,6 +110,7 @@ def moderate(
     speech: SpeechServer,
     *,
     canary: SpeechServer | None = None,
+    text: Handler = threat_text,
     config: dict[str, object] | None = None,
     **settings: object,
 ) -> pb.Verdict:
@@ -117,7 +118,7 @@ def moderate(
         handlers: dict[str, tuple[str, Handler]] = {
             "speech": ("/transcribe", speech.handle),
             "vision": ("/score", vision_handler),
-            "text": ("/moderate", threat_text),
+            "text": ("/moderate", text),
         }
         runners, upstreams = [], {}
         for service, (path, handler) in handlers.items():
@@ -256,3 +257,17 @@ def test_a_speech_shadow_is_judged_on_its_own_track(make_media: Make) -> None:
     assert verdict.decision == pb.DECISION_BLOCK
     assert count("disagree") - before["disagree"] == 1
     assert count("agree") - before["agree"] == 2
+
+
+async def text_down(request: web.Request) -> web.Response:
+    return web.json_response({"error": "model failed"}, status=500)
+
+
+def test_a_transcript_whose_scoring_fails_is_still_returned_on_its_track(make_media: Make) -> None:
+    verdict = moderate(make_media(TRACKS), SpeechServer(), text=text_down)
+    audio = status(verdict, pb.MODALITY_AUDIO)
+    assert audio.state == pb.MODALITY_STATE_FAILED
+    assert audio.reason.startswith("audio track 2: transcribed, but scoring the transcript failed"), (
+        audio.reason
+    )
+    assert [(s.stream_index, s.text) for s in verdict.transcript] == [(2, THREAT)]
