@@ -97,7 +97,9 @@ def build_data_plane(config: GatewayConfig) -> DataPlane:
     # The upstreams file (MODGATE_GATEWAY_UPSTREAMS_FILE), or the three local services.
     pools = service_pools(settings.load_upstreams(), settings)
     workers = SplitWorkers(config.split_workers)
-    orchestrator = Orchestrator(pools, MediaSplitter(workers, config), settings)
+    orchestrator = Orchestrator(
+        pools, MediaSplitter(workers, config), settings, streams_over_limit=config.streams_over_limit
+    )
     return DataPlane(orchestrator, workers, metrics_endpoint(config))
 
 

@@ -8,6 +8,7 @@ state.py    what one request collects: the fusion input and what the verdict rep
 results.py  checks on service answers (policy version, variant, every item answered)
 shadow.py   shadow canary copies, judged against the decision after the verdict
 verdict.py  fusion span, metrics bookkeeping, the Verdict proto
+coverage.py the streams no modality saw, in the verdict (degraded when a limit left some out)
 """
 
 from gateway.orchestrator.core import Orchestrator

@@ -138,6 +138,8 @@ class OrchestrationSettings(BaseSettings):
     # 64); a request with more goes as parallel calls.
     text_batch_items: int = Field(default=128, ge=1)
     vision_frames_per_call: int = Field(default=64, ge=1)
+    # Audio tracks of one request transcribed at once (each a speech call, then a text call).
+    speech_tracks_in_flight: int = Field(default=2, ge=1)
 
     # Shadow calls run beside the request and are compared after the verdict; they give up
     # after this long.

@@ -111,7 +111,6 @@ def media(frames: int = 0, subtitles: tuple[str, ...] = ()) -> SplitMedia:
     image = np.zeros((24, 24, 3), dtype=np.uint8)
     return SplitMedia(
         info=MediaInfo(duration_ms=frames * 500, container="mp4", has_video=bool(frames), effective_fps=2.0),
-        audio=None,
         frames=[SampledFrame(timestamp_ms=i * 500, image=image, keyframe=False) for i in range(frames)],
         subtitles=[SubtitleCue(t, i * 1000, i * 1000 + 900, 2, "mov_text") for i, t in enumerate(subtitles)],
         metadata={"comment": "shot on a phone"},
