@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "moderate": ("modgate.moderate_cmd", "moderate a video file or text through the gateway"),
     "trace": ("modgate.trace_cmd", "print a stored trace as a waterfall"),
     "demo": ("modgate.demo", "start the stack, moderate a generated sample video, print, stop"),
+    "bank": ("modgate.banks.cli", "fill, list and export hash banks (PDQ, MD5, SHA-256)"),
 }
 
 
