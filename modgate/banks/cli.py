@@ -20,7 +20,7 @@ from pathlib import Path
 from modgate.banks.config import BankSettings
 from modgate.banks.entries import BankEntry, utc_now
 from modgate.banks.listfile import ListDefaults, ListError, lines_format
-from modgate.banks.signals import SignalError, SignalType, parse_signal_type
+from modgate.banks.signals import SignalError, parse_signal_type
 from modgate.banks.snapshot import SnapshotError
 from modgate.banks.store import BankError, BankStore, ChangeReport
 from modgate.policy import PDQ_MIN_QUALITY
@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=PDQ_MIN_QUALITY,
         help=f"do not bank frames of lower PDQ quality (default {PDQ_MIN_QUALITY}, as HMA)",
+    )
+    add.add_argument(
+        "--fps",
+        type=float,
+        default=0.0,
+        help="frames a second to sample (default: the gateway's, MODGATE_GATEWAY_FRAME_SAMPLE_FPS); "
+        "denser banking tolerates re-uploads sampled at other times",
     )
     add.set_defaults(_bank_run=_add)
 
@@ -116,7 +123,7 @@ def _summary(report: ChangeReport, verb: str) -> str:
 
 
 def _add(store: BankStore, args: argparse.Namespace) -> int:
-    from modgate.banks.filehash import MediaHashError, hash_media_file
+    from modgate.banks.filehash import MediaHashError, hash_media_file, media_entries
 
     if args.content_id and len(args.files) > 1:
         print("modgate bank add: --content-id names one file; give one FILE or drop it", file=sys.stderr)
@@ -125,25 +132,27 @@ def _add(store: BankStore, args: argparse.Namespace) -> int:
     entries: list[BankEntry] = []
     for path in args.files:
         try:
-            media = hash_media_file(path)
+            media = hash_media_file(path, fps=args.fps)
         except MediaHashError as exc:
             print(f"modgate bank add: {exc}; nothing was added", file=sys.stderr)
             return 1
-        content_id = args.content_id or path.name
-        meta = {"category": args.category, "source": args.source, "note": args.note, "added_at": added_at}
-        entries.append(BankEntry("", SignalType.MD5, media.md5, content_id=content_id, **meta))
-        entries.append(BankEntry("", SignalType.SHA256, media.sha256, content_id=content_id, **meta))
-        kept = [f for f in media.frames if f.quality >= args.min_quality]
-        entries += [
-            BankEntry("", SignalType.PDQ, f.pdq, content_id=content_id, content_ms=f.timestamp_ms, **meta)
-            for f in kept
-        ]
-        low = len(media.frames) - len(kept)
+        found = media_entries(
+            media,
+            category=args.category,
+            source=args.source,
+            added_at=added_at,
+            note=args.note,
+            content_id=args.content_id,
+            min_quality=args.min_quality,
+        )
+        kept = len(found) - 2
+        low = len(media.frames) - kept
         print(
-            f"{path}: {media.kind}, {len(media.frames)} frame(s) hashed, {len(kept)} PDQ kept"
+            f"{path}: {media.kind}, {len(media.frames)} frame(s) hashed, {kept} PDQ kept"
             + (f" ({low} under quality {args.min_quality})" if low else "")
             + f"; md5 {media.md5}"
         )
+        entries += found
     print(_summary(store.add_entries(args.bank, entries), "added"))
     return 0
 

@@ -16,7 +16,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from modgate.banks.digests import ContentDigests
+from modgate.banks.entries import BankEntry
 from modgate.banks.pdq import pdq_frames
+from modgate.banks.signals import SignalType
 
 
 class MediaHashError(ValueError):
@@ -41,8 +43,9 @@ class HashedMedia:
     duration_ms: int = 0
 
 
-def hash_media_file(path: Path) -> HashedMedia:
-    """Digests of the file's bytes and PDQ + quality of its sampled frames."""
+def hash_media_file(path: Path, *, fps: float = 0.0) -> HashedMedia:
+    """Digests of the file's bytes and PDQ + quality of its sampled frames (`fps`: 0 = the
+    gateway's sampling rate; the gateway's frame cap applies either way)."""
     from gateway.config import GatewayConfig
     from gateway.errors import GatewayError, UnsupportedMedia
     from gateway.media.splitter import split_media
@@ -56,7 +59,7 @@ def hash_media_file(path: Path) -> HashedMedia:
     config = GatewayConfig()
     try:
         media = split_media(
-            path, config.split_options(audio=False), config.media_limits(config.max_stream_bytes)
+            path, config.split_options(fps=fps, audio=False), config.media_limits(config.max_stream_bytes)
         )
     except UnsupportedMedia:
         return _hash_image(path, digests, config.frame_max_side)
@@ -91,3 +94,29 @@ def _hash_image(path: Path, digests: ContentDigests, max_side: int) -> HashedMed
     codes, qualities = pdq_frames([rgb])
     frame = HashedFrame(0, codes[0].tobytes().hex(), int(qualities[0]))
     return HashedMedia(path, "image", digests.md5, digests.sha256, digests.size, (frame,))
+
+
+def media_entries(
+    media: HashedMedia,
+    *,
+    category: str,
+    source: str,
+    added_at: str,
+    note: str = "",
+    content_id: str | None = None,
+    min_quality: int,
+) -> list[BankEntry]:
+    """The entries banking `media` adds: its MD5 and SHA-256, and the PDQ of each sampled
+    frame at or above `min_quality` (with the frame's time)."""
+    meta = {"category": category, "source": source, "note": note, "added_at": added_at}
+    content = content_id or media.path.name
+    entries = [
+        BankEntry("", SignalType.MD5, media.md5, content_id=content, **meta),
+        BankEntry("", SignalType.SHA256, media.sha256, content_id=content, **meta),
+    ]
+    entries += [
+        BankEntry("", SignalType.PDQ, f.pdq, content_id=content, content_ms=f.timestamp_ms, **meta)
+        for f in media.frames
+        if f.quality >= min_quality
+    ]
+    return entries

@@ -34,9 +34,10 @@ from modgate.banks.checks import UnknownBankError, check_policy_dir_banks
 from modgate.banks.config import BankSettings
 from modgate.banks.matcher import BankMatcher, PdqHit
 from modgate.banks.pdq import PDQ_BYTES, pdq_frames
+from modgate.banks.results import hash_result
 from modgate.banks.signals import SignalType
 from modgate.policy import Policy
-from modgate.wire import BankRef, FrameHash, HashMatch, HashResult
+from modgate.wire import HashResult
 
 HASH_MAX_SIDE = 512
 ATTR_BANKS = "modgate.bank.names"
@@ -100,21 +101,6 @@ def hash_paths(paths: Sequence[Path], raw_shape: Sequence[int] | None) -> tuple[
     return codes, qualities
 
 
-def _match(hit: PdqHit, timestamps_ms: Sequence[int], qualities: np.ndarray, policy: Policy) -> HashMatch:
-    return HashMatch(
-        bank=hit.bank,
-        entry_id=hit.entry.entry_id,
-        category=policy.banks[hit.bank].category,
-        distance=hit.distance,
-        frame_index=hit.frame,
-        timestamp_ms=timestamps_ms[hit.frame],
-        quality=int(qualities[hit.frame]),
-        entry_category=hit.entry.category,
-        content_id=hit.entry.content_id,
-        content_ms=hit.entry.content_ms,
-    )
-
-
 class FrameHasher:
     """Hashes request frames and matches them against the banks of the request's policy."""
 
@@ -166,33 +152,18 @@ class FrameHasher:
         lookup_s: float,
     ) -> HashResult:
         loaded = self.matcher.banks
-        banks = [
-            BankRef(name=n, generation=loaded[n].generation, entries=loaded[n].entries)
-            for n in policy.banks
-            if n in loaded
-        ]
-        for bank in banks:
-            ENTRIES.labels(bank=bank.name).set(bank.entries)
-        for bank in {(h.bank, h.frame) for h in hits}:
-            MATCHES.labels(bank=bank[0]).inc()
+        for name in policy.banks:
+            if name in loaded:
+                ENTRIES.labels(bank=name).set(loaded[name].entries)
+        for bank, _frame in {(h.bank, h.frame) for h in hits}:
+            MATCHES.labels(bank=bank).inc()
         LOOKUP_SECONDS.observe(lookup_s)
         floor = min(rule.pdq_min_quality for rule in policy.banks.values())
         low = int((qualities < floor).sum())
         HASHED.labels(quality="ok").inc(len(qualities) - low)
         if low:
             HASHED.labels(quality="low").inc(low)
-        return HashResult(
-            frames=[
-                FrameHash(
-                    index=i,
-                    timestamp_ms=timestamps_ms[i],
-                    pdq=codes[i].tobytes().hex() if qualities[i] >= 0 else "",
-                    quality=max(int(qualities[i]), 0),
-                )
-                for i in range(len(qualities))
-            ],
-            matches=[_match(hit, timestamps_ms, qualities, policy) for hit in hits],
-            banks=banks,
-            notes=notes,
-            timings_ms={"hash_ms": round(hash_s * 1000, 2), "lookup_ms": round(lookup_s * 1000, 2)},
+        timings = {"hash_ms": round(hash_s * 1000, 2), "lookup_ms": round(lookup_s * 1000, 2)}
+        return hash_result(
+            policy, timestamps_ms, codes, qualities, hits, banks=loaded, notes=notes, timings_ms=timings
         )

@@ -76,7 +76,9 @@ def scene_pictures(seed: int, scenes: int, height: int, width: int, margin: int)
     return pictures
 
 
-def clip_frames(seed: int, duration_s: float, width: int, height: int, fps: int = FPS) -> Iterator[np.ndarray]:
+def clip_frames(
+    seed: int, duration_s: float, width: int, height: int, fps: int = FPS
+) -> Iterator[np.ndarray]:
     scale = width / 1280
     pan = PAN_PX_PER_S * scale
     margin = int(pan * SCENE_S) + 2
@@ -142,7 +144,9 @@ def transcode(
             if t < trim_start_s - 1e-6:
                 continue
             if size is not None:
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width=size[0], height=size[1])
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                    width=size[0], height=size[1]
+                )
                 image = frame.to_ndarray(format="rgb24")
             if brightness != 1.0:
                 image = np.clip(image.astype(np.float32) * brightness, 0, 255).astype(np.uint8)
