@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modgate.banks.config import BankSettings
-from modgate.banks.entries import BankEntry, utc_now
-from modgate.banks.listfile import ListDefaults, ListError, lines_format
-from modgate.banks.signals import SignalError, parse_signal_type
-from modgate.banks.snapshot import SnapshotError
-from modgate.banks.store import BankError, BankStore, ChangeReport
 from modgate.policy import PDQ_MIN_QUALITY
+
+if TYPE_CHECKING:
+    from modgate.banks.entries import BankEntry
+    from modgate.banks.store import BankStore, ChangeReport
 
 SOURCE_ADD = "modgate bank add"
 LIST_LIMIT = 20
@@ -102,6 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `modgate` builds every subcommand's parser, and the other
+    # commands should not pay for threatexchange, faiss and pdqhash.
+    from modgate.banks.config import BankSettings
+    from modgate.banks.listfile import ListError
+    from modgate.banks.signals import SignalError
+    from modgate.banks.snapshot import SnapshotError
+    from modgate.banks.store import BankError, BankStore
+
     store = BankStore(args.bank_dir or BankSettings().dir)
     try:
         return int(args._bank_run(store, args))
@@ -123,6 +130,7 @@ def _summary(report: ChangeReport, verb: str) -> str:
 
 
 def _add(store: BankStore, args: argparse.Namespace) -> int:
+    from modgate.banks.entries import utc_now
     from modgate.banks.filehash import MediaHashError, hash_media_file, media_entries
 
     if args.content_id and len(args.files) > 1:
@@ -158,6 +166,10 @@ def _add(store: BankStore, args: argparse.Namespace) -> int:
 
 
 def _import(store: BankStore, args: argparse.Namespace) -> int:
+    from modgate.banks.entries import utc_now
+    from modgate.banks.listfile import ListDefaults
+    from modgate.banks.signals import parse_signal_type
+
     defaults = ListDefaults(
         added_at=utc_now(),
         source=args.source or args.list_file.stem,
@@ -210,6 +222,8 @@ def _remove(store: BankStore, args: argparse.Namespace) -> int:
 
 
 def _export(store: BankStore, args: argparse.Namespace) -> int:
+    from modgate.banks.listfile import lines_format
+
     out = args.output.open("wb") if args.output else sys.stdout.buffer
     try:
         if args.format == "csv":

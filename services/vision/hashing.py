@@ -57,6 +57,7 @@ ENTRIES = bentoml.metrics.Gauge(
     name="modgate_bank_entries",
     documentation="Entries in the loaded snapshot of each hash bank",
     labelnames=["bank"],
+    multiprocess_mode="livemostrecent",  # one value per bank, not one per worker pid
 )
 HASHED = bentoml.metrics.Counter(
     name="modgate_vision_hashed_frames_total",
