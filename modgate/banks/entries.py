@@ -37,21 +37,19 @@ class BankEntry:
     content_id: str = ""  # the banked content (a file name, an upload id)
     content_ms: int | None = None  # where a banked frame sits in that content
 
-    def row(self) -> str:
-        """The entry as one CSV line (newline included), in COLUMNS order."""
-        fields = (
-            self.signal_type.te_name,
-            self.hash,
-            self.source,
-            POSITIVE,
-            self.category,
-            self.entry_id,
-            self.note,
-            self.added_at,
-            self.content_id,
-            "" if self.content_ms is None else str(self.content_ms),
+    def row(self, entry_id: str | None = None) -> str:
+        """The entry as one CSV line (newline included), in COLUMNS order; `entry_id` replaces
+        the entry's own (the store assigns ids without copying entries)."""
+        free = (self.source, self.category, self.note, self.added_at, self.content_id)
+        if _NEEDS_QUOTES.search("".join(free)):
+            source, category, note, added_at, content_id = (_quote(f) for f in free)
+        else:  # the common case: nothing to quote (type, hash, id and times never need it)
+            source, category, note, added_at, content_id = free
+        content_ms = "" if self.content_ms is None else str(self.content_ms)
+        return (
+            f"{self.signal_type.te_name},{self.hash},{source},{POSITIVE},{category},"
+            f"{entry_id or self.entry_id},{note},{added_at},{content_id},{content_ms}\n"
         )
-        return ",".join(_quote(f) for f in fields) + "\n"
 
     @classmethod
     def from_row(cls, line: str) -> BankEntry:

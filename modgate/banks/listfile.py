@@ -110,6 +110,8 @@ class ListReader:
             raise self._fail(
                 reader.line_num, f"unknown column(s) {unknown} (known: {sorted(set(_HEADER_ALIASES))})"
             )
+        # Column positions; a missing column reads the "" appended to every row.
+        where = {name: names.index(name) if name in names else -1 for name in set(_HEADER_ALIASES.values())}
         try:
             for fields in reader:
                 if not any(f.strip() for f in fields):
@@ -118,40 +120,40 @@ class ListReader:
                     raise self._fail(
                         reader.line_num, f"{len(fields)} fields where the header has {len(names)}"
                     )
-                entry = self._table_entry(reader.line_num, dict(zip(names, fields, strict=True)))
+                fields.append("")
+                entry = self._table_entry(reader.line_num, fields, where)
                 if entry is not None:
                     yield reader.line_num, entry
         except csv.Error as exc:
             raise self._fail(reader.line_num, f"malformed CSV ({exc})") from None
 
-    def _table_entry(self, line: int, row: dict[str, str]) -> BankEntry | None:
-        opinion = row.get("category", "").strip().upper()
+    def _table_entry(self, line: int, fields: list[str], where: dict[str, int]) -> BankEntry | None:
+        opinion = fields[where["category"]].strip().upper()
         if opinion not in _OPINIONS:
-            raise self._fail(
-                line, f"category {opinion!r} is not a ThreatExchange opinion ({sorted(_OPINIONS - {''})})"
-            )
+            known = sorted(_OPINIONS - {""})
+            raise self._fail(line, f"category {opinion!r} is not a ThreatExchange opinion ({known})")
         if opinion == "NEGATIVE_CLASS":
             self.negative_skipped += 1
             return None
-        for name, value in row.items():
-            if len(value) > MAX_FIELD_CHARS:
-                raise self._fail(line, f"{name} is {len(value)} characters; the limit is {MAX_FIELD_CHARS}")
-        content_ms = row.get("content_ms", "").strip()
+        longest = max(fields, key=len)
+        if len(longest) > MAX_FIELD_CHARS:
+            raise self._fail(line, f"a field is {len(longest)} characters; the limit is {MAX_FIELD_CHARS}")
+        content_ms = fields[where["content_ms"]].strip()
         if content_ms and not content_ms.isdigit():
             raise self._fail(line, f"content_ms {content_ms!r} is not a non-negative integer")
-        entry_id = row.get("entry_id", "").strip()
+        entry_id = fields[where["entry_id"]].strip()
         if entry_id and not ENTRY_ID_PATTERN.match(entry_id):
             raise self._fail(line, f"entry_id {entry_id!r} must be 1-64 of A-Z a-z 0-9 _ . : -")
         return self._entry(
             line,
-            row.get("signal_type", ""),
-            row.get("signal_str", ""),
-            source=row.get("collab", "").strip(),
-            category=row.get("tags", "").strip(),
+            fields[where["signal_type"]],
+            fields[where["signal_str"]],
+            source=fields[where["collab"]].strip(),
+            category=fields[where["tags"]].strip(),
             entry_id=entry_id,
-            note=row.get("note", ""),
-            added_at=row.get("added_at", "").strip(),
-            content_id=row.get("content_id", "").strip(),
+            note=fields[where["note"]],
+            added_at=fields[where["added_at"]].strip(),
+            content_id=fields[where["content_id"]].strip(),
             content_ms=int(content_ms) if content_ms else None,
         )
 

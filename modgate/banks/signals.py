@@ -29,7 +29,7 @@ class SignalType(StrEnum):
     @property
     def te_name(self) -> str:
         """The ThreatExchange signal type name (what lists and HMA call it)."""
-        return _TX_TYPES[self].get_name()
+        return _TE_NAMES[self]
 
     @property
     def code(self) -> int:
@@ -45,6 +45,8 @@ _TX_TYPES: dict[SignalType, type[TxSignalType]] = {
     SignalType.MD5: VideoMD5Signal,
     SignalType.SHA256: VideoSHA256Signal,
 }
+
+_TE_NAMES = {kind: tx.get_name() for kind, tx in _TX_TYPES.items()}  # get_name() runs a regex: once
 
 # Every spelling a hash list may use, lower-cased.
 _ALIASES: dict[str, SignalType] = {

@@ -69,11 +69,11 @@ class SnapshotData:
     def counts(self) -> dict[str, int]:
         return {kind.value: len(self.rows[kind]) for kind in SignalType}
 
-    def appended(self, entries: list[BankEntry]) -> SnapshotData:
-        """This snapshot plus `entries` (ids and hashes already checked unique by the caller)."""
+    def appended(self, entries: list[BankEntry], ids: list[str]) -> SnapshotData:
+        """This snapshot plus `entries` under `ids` (both checked unique by the caller)."""
         if not entries:
             return self
-        lines = [entry.row().encode() for entry in entries]
+        lines = [entry.row(entry_id).encode() for entry, entry_id in zip(entries, ids, strict=True)]
         lengths = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
         offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
         kinds = np.fromiter((e.signal_type.code for e in entries), dtype=np.uint8, count=len(entries))
@@ -90,7 +90,7 @@ class SnapshotData:
         return SnapshotData(
             body=self.body + b"".join(lines),
             offsets=offsets,
-            ids=np.concatenate([self.ids, np.array([e.entry_id.encode() for e in entries])]),
+            ids=np.concatenate([self.ids, np.array([i.encode() for i in ids])]),
             kinds=np.concatenate([self.kinds, kinds]),
             codes=codes,
             rows=rows,

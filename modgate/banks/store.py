@@ -16,7 +16,6 @@ two previous snapshots are kept for readers still loading them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import os
 import re
@@ -172,7 +171,8 @@ class BankStore:
         with self._locked(name):
             base = self._base(name)
             fresh, duplicates = _new_only(base, incoming)
-            data = base.appended(fresh)
+            ids = _entry_ids(base, fresh)
+            data = base.appended(fresh, ids)
             generation = self._publish(name, data, action=action)
         return ChangeReport(
             bank=name,
@@ -181,7 +181,7 @@ class BankStore:
             duplicates=duplicates,
             entries=len(data),
             seconds=time.perf_counter() - started,
-            added_ids=tuple(e.entry_id for e in fresh),
+            added_ids=tuple(ids),
         )
 
     def import_list(self, name: str, path: Path, defaults: ListDefaults | None = None) -> ChangeReport:
@@ -280,20 +280,21 @@ def _new_only(base: SnapshotData, incoming: list[BankEntry]) -> tuple[list[BankE
             first &= ~np.isin(keys, np.ascontiguousarray(banked).view(f"S{kind.nbytes}").ravel())
         keep[picked] = first
     fresh = [e for e, k in zip(incoming, keep, strict=True) if k]
-    return _with_ids(base, fresh), len(incoming) - len(fresh)
+    return fresh, len(incoming) - len(fresh)
 
 
-def _with_ids(base: SnapshotData, entries: list[BankEntry]) -> list[BankEntry]:
-    """Keep given entry ids that are new to the bank; give every other entry a fresh one."""
+def _entry_ids(base: SnapshotData, entries: list[BankEntry]) -> list[str]:
+    """The entries' own ids where they are new to the bank, fresh random ones elsewhere."""
     ids = np.array([e.entry_id.encode() for e in entries] or [b""])[: len(entries)]
-    clash = (ids == b"") | np.isin(ids, base.ids)
-    clash[np.setdiff1d(np.arange(len(ids)), np.unique(ids, return_index=True)[1])] = True
-    while clash.any():  # 64 random bits: a second round practically never happens
-        ids = ids.astype(f"S{max(ids.dtype.itemsize, 16)}")
-        ids[clash] = [i.encode() for i in new_entry_ids(int(clash.sum()))]
-        clash = np.isin(ids, base.ids)
+    ids = ids.astype(f"S{max(ids.dtype.itemsize, 16)}")
+
+    def clashes() -> np.ndarray:
+        clash = (ids == b"") | np.isin(ids, base.ids)
         clash[np.setdiff1d(np.arange(len(ids)), np.unique(ids, return_index=True)[1])] = True
-    return [
-        e if e.entry_id == i else dataclasses.replace(e, entry_id=i)
-        for e, i in zip(entries, (x.decode() for x in ids), strict=True)
-    ]
+        return clash
+
+    clash = clashes()
+    while clash.any():  # 64 random bits: a second round practically never happens
+        ids[clash] = [i.encode() for i in new_entry_ids(int(clash.sum()))]
+        clash = clashes()
+    return [i.decode() for i in ids.tolist()]

@@ -32,7 +32,8 @@ def modgate(bank_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("cli") / "clip.mp4", seed=7, duration_s=6.0, width=640, height=360)
+    path = tmp_path_factory.mktemp("cli") / "clip.mp4"
+    return make_clip(path, seed=7, duration_s=6.0, width=640, height=360)
 
 
 def test_add_list_export_import_remove(tmp_path: Path, clip: Path) -> None:

@@ -127,7 +127,8 @@ def test_an_edited_reupload_matches_at_the_right_times(banked: Banked, name: str
 def test_unrelated_clips_do_not_match(banked: Banked) -> None:
     closest = []
     for seed in range(200, 200 + UNRELATED):
-        path = make_clip(banked.work / f"unrelated-{seed}.mp4", seed=seed, duration_s=6.0, width=640, height=360)
+        path = banked.work / f"unrelated-{seed}.mp4"
+        make_clip(path, seed=seed, duration_s=6.0, width=640, height=360)
         media, findings = judge(banked, path)
         assert findings == [], (seed, [f.reason for f in findings])
         assert all(f.quality >= 50 for f in media.frames)  # matchable frames, not a quality pass
