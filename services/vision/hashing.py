@@ -36,7 +36,7 @@ from modgate.banks.matcher import BankMatcher, PdqHit
 from modgate.banks.pdq import PDQ_BYTES, pdq_frames
 from modgate.banks.results import hash_result
 from modgate.banks.signals import SignalType
-from modgate.policy import Policy
+from modgate.policy import Policy, PolicyError
 from modgate.wire import HashResult
 
 HASH_MAX_SIDE = 512
@@ -72,6 +72,8 @@ def check_banks_at_start(policy_dir: Path, settings: BankSettings) -> None:
         check_policy_dir_banks(policy_dir, settings.dir)
     except UnknownBankError as exc:
         raise SystemExit(f"modgate vision: {exc}") from None
+    except PolicyError:
+        pass  # an unreadable policy directory is reported by the service's PolicyStore, as before
 
 
 def _frame_pixels(path: Path, raw_shape: Sequence[int] | None) -> np.ndarray | None:
