@@ -15,6 +15,7 @@ Modules, each with one job:
 - ``pdq`` / ``digests``: PDQ (+ quality) of frames; MD5 + SHA-256 fed chunk by chunk
 - ``index``: exact Hamming range search over >= 1M PDQ codes (multi-index hashing; faiss for small banks)
 - ``matcher``: the readers' view of every bank, hot-reloaded, with PDQ and exact lookups
+- ``results``: matcher hits as the wire's HashResult
 - ``rules``: the policy's video rule and exact short-circuit applied to matches
 - ``checks``: the start-time check that every bank a policy names exists
 - ``config``: MODGATE_BANK_* settings; ``filehash``: hashing a media file as moderation does
