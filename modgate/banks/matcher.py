@@ -2,7 +2,7 @@
 
     matcher = BankMatcher(bank_dir, signals={SignalType.PDQ})       # the vision service
     matcher = BankMatcher(bank_dir, signals={SignalType.MD5, SignalType.SHA256})  # the gateway
-    hits, notes = matcher.match_pdq(codes, qualities, policy.banks)
+    lookup = matcher.match_pdq(codes, qualities, policy.banks)  # .hits, .notes, .banks
     exact = matcher.match_exact(md5=..., sha256=...)
 
 A reader loads only the signal types it matches on. `maybe_refresh()` (cheap: one small file
@@ -72,6 +72,13 @@ class PdqHit:
     frame: int  # index of the query frame
     distance: int
     entry: BankEntry
+
+
+@dataclass(frozen=True)
+class PdqLookup:
+    hits: list[PdqHit]  # by frame, then distance
+    notes: list[str]  # policy banks that are not loaded
+    banks: Mapping[str, LoadedBank]  # the snapshots the hits came from
 
 
 @dataclass(frozen=True)
@@ -171,9 +178,7 @@ class BankMatcher:
         self._checked_at = time.monotonic()
         threading.Thread(target=self.refresh, name="bank-reload", daemon=True).start()
 
-    def match_pdq(
-        self, codes: np.ndarray, qualities: np.ndarray, rules: Mapping[str, BankRule]
-    ) -> tuple[list[PdqHit], list[str]]:
+    def match_pdq(self, codes: np.ndarray, qualities: np.ndarray, rules: Mapping[str, BankRule]) -> PdqLookup:
         """PDQ hits of query frames in the banks `rules` names (each bank: its own distance and
         quality floor), the closest few per frame and bank; plus notes on banks not loaded."""
         banks = self._banks
@@ -200,7 +205,7 @@ class BankMatcher:
                 entry = bank.entry(int(bank.pdq_rows[item]))
                 hits.append(PdqHit(name, int(usable[query]), int(distance), entry))
         hits.sort(key=lambda h: (h.frame, h.distance, h.bank))
-        return hits, notes
+        return PdqLookup(hits, notes, banks)
 
     def match_exact(
         self, *, md5: str | None = None, sha256: str | None = None, banks: Iterable[str] | None = None

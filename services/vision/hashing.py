@@ -32,7 +32,7 @@ from PIL import Image
 from modgate import telemetry
 from modgate.banks.checks import UnknownBankError, check_policy_dir_banks
 from modgate.banks.config import BankSettings
-from modgate.banks.matcher import BankMatcher, PdqHit
+from modgate.banks.matcher import BankMatcher, PdqLookup
 from modgate.banks.pdq import PDQ_BYTES, pdq_frames
 from modgate.banks.results import hash_result
 from modgate.banks.signals import SignalType
@@ -134,14 +134,10 @@ class FrameHasher:
             telemetry.Attr.POLICY: f"{policy.name}@{policy.version}",
         }
         with telemetry.span("vision.bank_lookup", attributes, tracer=__name__) as span:
-            hits, notes = await anyio.to_thread.run_sync(
-                self.matcher.match_pdq, codes, qualities, policy.banks
-            )
-            span.set_attribute(ATTR_MATCHES, len(hits))
+            lookup = await anyio.to_thread.run_sync(self.matcher.match_pdq, codes, qualities, policy.banks)
+            span.set_attribute(ATTR_MATCHES, len(lookup.hits))
         done = time.perf_counter()
-        return self._result(
-            policy, timestamps_ms, codes, qualities, hits, notes, hashed - started, done - hashed
-        )
+        return self._result(policy, timestamps_ms, codes, qualities, lookup, hashed - started, done - hashed)
 
     def _result(
         self,
@@ -149,12 +145,11 @@ class FrameHasher:
         timestamps_ms: Sequence[int],
         codes: np.ndarray,
         qualities: np.ndarray,
-        hits: list[PdqHit],
-        notes: list[str],
+        lookup: PdqLookup,
         hash_s: float,
         lookup_s: float,
     ) -> HashResult:
-        loaded = self.matcher.banks
+        loaded, hits = lookup.banks, lookup.hits
         for name in policy.banks:
             if name in loaded:
                 ENTRIES.labels(bank=name).set(loaded[name].entries)
@@ -168,5 +163,12 @@ class FrameHasher:
             HASHED.labels(quality="low").inc(low)
         timings = {"hash_ms": round(hash_s * 1000, 2), "lookup_ms": round(lookup_s * 1000, 2)}
         return hash_result(
-            policy, timestamps_ms, codes, qualities, hits, banks=loaded, notes=notes, timings_ms=timings
+            policy,
+            timestamps_ms,
+            codes,
+            qualities,
+            hits,
+            banks=loaded,
+            notes=lookup.notes,
+            timings_ms=timings,
         )

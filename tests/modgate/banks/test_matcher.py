@@ -48,8 +48,9 @@ def test_pdq_lookup_honours_each_banks_distance_and_quality_floor(tmp_path: Path
         }
     )
     queries = np.stack([flip(codes[0], 20), flip(codes[1], 31), flip(codes[2], 32), codes[0]])
-    hits, notes = matcher.match_pdq(queries, np.array([100, 100, 100, 79]), policy.banks)
-    assert notes == []
+    lookup = matcher.match_pdq(queries, np.array([100, 100, 100, 79]), policy.banks)
+    hits = lookup.hits
+    assert lookup.notes == [] and lookup.banks["loose"].entries == 3
     assert [(h.bank, h.frame, h.distance, h.entry.content_ms) for h in hits] == [
         ("loose", 0, 20, 0),  # 20 bits: over strict's 10
         ("loose", 1, 31, 1000),  # exactly the threshold: a match
@@ -62,18 +63,18 @@ def test_a_frame_keeps_only_its_closest_entries_per_bank(tmp_path: Path) -> None
     near = np.stack([flip(base, d) for d in range(0, 2 * MAX_HITS_PER_FRAME)])
     BankStore(tmp_path).add_entries("many", pdq_entries(near))
     matcher = BankMatcher(tmp_path)
-    hits, _ = matcher.match_pdq(
+    hits = matcher.match_pdq(
         base[None, :], np.array([100]), policy_with_banks({"many": {"category": "hate"}}).banks
-    )
+    ).hits
     assert [h.distance for h in hits] == list(range(MAX_HITS_PER_FRAME))
 
 
 def test_policy_bank_missing_from_the_directory_is_a_note(tmp_path: Path) -> None:
     matcher = BankMatcher(tmp_path / "empty")
-    hits, notes = matcher.match_pdq(
+    lookup = matcher.match_pdq(
         random_codes(1, 3), np.array([100]), policy_with_banks({"gone": {"category": "hate"}}).banks
     )
-    assert hits == [] and notes == [
+    assert lookup.hits == [] and lookup.notes == [
         f"bank 'gone' named by the policy is not in the bank directory {tmp_path / 'empty'}"
     ]
 
@@ -132,12 +133,12 @@ def test_readers_see_a_writers_change_and_never_a_half_written_bank(tmp_path: Pa
     matcher.refresh()
     assert matcher.banks["live"].entries == 401 and matcher.banks["live"].generation == 5
     assert seen <= {1, 101, 201, 301, 401} and len(seen) >= 2
-    hits, _ = matcher.match_pdq(codes[-1:], np.array([100]), rules)
+    hits = matcher.match_pdq(codes[-1:], np.array([100]), rules).hits
     assert [h.distance for h in hits] == [0]
 
     removed = store.remove("live", [hits[0].entry.entry_id])
     assert removed.removed == 1 and matcher.refresh() is True
-    assert matcher.match_pdq(codes[-1:], np.array([100]), rules)[0] == []
+    assert matcher.match_pdq(codes[-1:], np.array([100]), rules).hits == []
 
 
 def test_flat_frames_are_low_quality_and_not_matched(tmp_path: Path) -> None:
@@ -145,9 +146,13 @@ def test_flat_frames_are_low_quality_and_not_matched(tmp_path: Path) -> None:
     code, quality = pdq_frame(grey)
     assert quality < 50
     BankStore(tmp_path).add_entries("flat", [BankEntry("", SignalType.PDQ, code.hex())])
-    hits, _ = BankMatcher(tmp_path).match_pdq(
-        np.frombuffer(code, np.uint8)[None, :],
-        np.array([quality]),
-        policy_with_banks({"flat": {"category": "hate"}}).banks,
+    hits = (
+        BankMatcher(tmp_path)
+        .match_pdq(
+            np.frombuffer(code, np.uint8)[None, :],
+            np.array([quality]),
+            policy_with_banks({"flat": {"category": "hate"}}).banks,
+        )
+        .hits
     )
     assert hits == []  # the very same hash, but under the quality floor

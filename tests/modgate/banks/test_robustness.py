@@ -57,9 +57,9 @@ def judge(banked: Banked, path: Path) -> tuple[HashedMedia, list[VideoFinding]]:
     codes = codes_from_hex([f.pdq for f in media.frames])
     qualities = np.array([f.quality for f in media.frames])
     times = [f.timestamp_ms for f in media.frames]
-    hits, notes = banked.matcher.match_pdq(codes, qualities, banked.policy.banks)
-    assert notes == []
-    result = hash_result(banked.policy, times, codes, qualities, hits, banks=banked.matcher.banks)
+    lookup = banked.matcher.match_pdq(codes, qualities, banked.policy.banks)
+    assert lookup.notes == []
+    result = hash_result(banked.policy, times, codes, qualities, lookup.hits, banks=lookup.banks)
     return media, evaluate_video(banked.policy, result, duration_ms=media.duration_ms)
 
 
