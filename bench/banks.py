@@ -3,7 +3,7 @@
 1. Generates a ThreatExchange dataset CSV of N (default 1,000,000) PDQ hashes: random 256-bit
    codes, a fifth of them near-duplicates (3-15 bits off) of others, as frames of the same
    video are; cached under bench/results/cache/.
-2. Imports it with the real CLI (`python -m modgate.cli bank import`): wall time and the
+2. Imports it with the real CLI (`python -m modgate.tools.cli bank import`): wall time and the
    importing process's peak RSS.
 3. Loads the bank as the vision service does (BankMatcher, PDQ only): load time, the index's
    own bytes, and the RSS the load added to this process.
@@ -74,7 +74,7 @@ def import_with_cli(bank_dir: Path, listing: Path) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "modgate.cli",
+            "modgate.tools.cli",
             "bank",
             "import",
             "bench",

@@ -1,4 +1,4 @@
-"""`modgate bank ...` as a user runs it (a real `python -m modgate.cli` process)."""
+"""`modgate bank ...` as a user runs it (a real `python -m modgate.tools.cli` process)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def modgate(bank_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODGATE_")}
     env["MODGATE_BANK_DIR"] = str(bank_dir)
     return subprocess.run(
-        [sys.executable, "-m", "modgate.cli", "bank", *args],
+        [sys.executable, "-m", "modgate.tools.cli", "bank", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
