@@ -108,6 +108,15 @@ class Failure(_Strict):
     on_uncalibrated: FailureAction = FailureAction.IGNORE
 
 
+class Requests(_Strict):
+    """What a request may ask of this policy."""
+
+    # A request whose ModerateOptions.skip_modalities leave nothing to run (every modality, or
+    # every one its media and text have) is INVALID_ARGUMENT unless this is true: a verdict with
+    # nothing moderated would read as ALLOW.
+    allow_skip_all_modalities: bool = False
+
+
 class Profanity(_Strict):
     enabled: bool = True
     category: str = "harassment"
@@ -131,6 +140,7 @@ class Policy(_Strict):
     profanity: Profanity = Field(default_factory=Profanity)
     fusion: Fusion = Field(default_factory=Fusion)
     failure: Failure = Field(default_factory=Failure)
+    requests: Requests = Field(default_factory=Requests)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
