@@ -18,9 +18,10 @@ started again; every request must still get an answer inside its deadline (a ver
 a degraded verdict, or a retryable status), and the recovery time is measured: from the
 restart to the first answer in which that service's modality ran again.
 
-With --neighbour the same normal callers run twice, alone and beside one more caller (its own
-bearer token: with --start-stack the stack gets a tokens file with both) sending the largest
-text requests the gateway admits (--neighbour-chars, default the gateway's default
+With --neighbour the same normal callers (--normal: the usual mix, or single-title threats as
+in issue 21) run twice, alone and beside one more caller (its own bearer token: with
+--start-stack the stack gets a tokens file with both) sending the largest text requests the
+gateway admits (--neighbour-chars, default the gateway's default
 MAX_REQUEST_TEXT_UNITS x COST_CHARS_PER_UNIT = 50,000 characters as 2,000-character captions)
 from --neighbour-clients connections; it prints the others' p95 latency and success rate (a
 verdict with no FAILED or TIMED_OUT modality) in both runs and their ratio. The acceptance
@@ -52,7 +53,7 @@ from gateway.auth import token_digest
 from modgate.ports import GATEWAY_TARGET
 from modgate.tools.faults import FaultRecord, inject_faults, recovery, restartable_ports
 from modgate.tools.load import CallerGroup, Work, default_works, run_load, summarize
-from modgate.tools.neighbour import CUE_CHARS, caption_request, compare
+from modgate.tools.neighbour import CUE_CHARS, caption_request, compare, threat_works
 from modgate.tools.stack import Stack, StackConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -135,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neighbour-clients", type=int, default=2, help="the neighbour's connections")
     parser.add_argument("--neighbour-chars", type=int, default=50_000, help="text of each neighbour request")
     parser.add_argument("--neighbour-token", help="the neighbour's bearer token (with --target)")
+    parser.add_argument(
+        "--normal",
+        choices=("mix", "titles"),
+        default="mix",
+        help="the others' requests with --neighbour: the usual text + small videos, or single-title threats",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args(argv)
     if args.kill_services and not args.start_stack:
@@ -211,7 +218,8 @@ def neighbour_run(args: argparse.Namespace, credentials: grpc.ChannelCredentials
         if args.start_stack:
             target = exits.enter_context(_local_stack(args)).gateway_target
             token, heavy_token = OTHERS_TOKEN, NEIGHBOUR_TOKEN
-        normal = CallerGroup("others", default_works(Path(tmp)), args.clients, token, args.deadline)
+        works = default_works(Path(tmp)) if args.normal == "mix" else threat_works()
+        normal = CallerGroup("others", works, args.clients, token, args.deadline)
         request = caption_request(max(1, args.neighbour_chars // CUE_CHARS))
         heavy = CallerGroup(
             "neighbour", [Work("text", request)], args.neighbour_clients, heavy_token, args.deadline
