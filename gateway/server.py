@@ -107,6 +107,7 @@ class ModerationService(pb_grpc.ModerationServicer):
             rates = self.config.orchestration.cost_rates()
             units, text_units = rates.units(cost), rates.text_units(cost)
             self.admission.check_request(units, text_units, cost.describe())
+            validated_s = time.monotonic() - started
             remaining = context.time_remaining()
             ticket = await self.admission.acquire(
                 None if remaining is None else started + remaining,
@@ -114,9 +115,8 @@ class ModerationService(pb_grpc.ModerationServicer):
                 units=units,
                 text_units=text_units,
             )
-            admitted_at = time.monotonic()
             ctx = self._context(request, context, policy, ticket, cost)
-            ctx.record("validate", admitted_at)
+            ctx.timings["validate"] = validated_s * 1000.0  # authentication, validation, pricing
             ctx.timings["queueing"] = ticket.waited_s * 1000.0
             verdict = await self._moderate(request, ctx, open_media)
             log.info(
