@@ -116,6 +116,15 @@ class Failure(_Strict):
     on_uncalibrated: FailureAction = FailureAction.IGNORE
 
 
+class Requests(_Strict):
+    """What a request may ask of this policy."""
+
+    # A request whose ModerateOptions.skip_modalities leave nothing to run (every modality, or
+    # every one its media and text have) is INVALID_ARGUMENT unless this is true: a verdict with
+    # nothing moderated would read as ALLOW.
+    allow_skip_all_modalities: bool = False
+
+
 class Profanity(_Strict):
     enabled: bool = True
     category: str = "harassment"
@@ -174,6 +183,7 @@ class Policy(_Strict):
     # Hash banks consulted for this policy: bank name -> what a match means. Every bank named
     # here must exist in the bank directory (modgate.banks.checks fails the start otherwise).
     banks: dict[Annotated[str, Field(pattern=BANK_NAME_PATTERN)], BankRule] = Field(default_factory=dict)
+    requests: Requests = Field(default_factory=Requests)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
