@@ -123,6 +123,20 @@ class Fusion(_Strict):
     )
 
 
+class Ocr(_Strict):
+    """On-screen text: read from frames by the vision service (services/vision/ocr), scored by
+    the text service like captions; its evidence is VISUAL / signal "ocr"."""
+
+    enabled: bool = True  # false: frames are not read (and are sampled at the CLIP size only)
+    # Multiplies the text service's scores for on-screen text. fusion.modality_weights.VISUAL
+    # weighs the zero-shot frame scores only, so each can be trusted on its own.
+    weight: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    # A recognized line below this confidence (the recognizer's mean character probability) is
+    # dropped, as is one with fewer than min_chars letters or digits (textures read as "l1").
+    min_confidence: Score = 0.6
+    min_chars: int = Field(default=3, ge=1)
+
+
 class Policy(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     version: str = Field(min_length=1)
@@ -131,6 +145,7 @@ class Policy(_Strict):
     profanity: Profanity = Field(default_factory=Profanity)
     fusion: Fusion = Field(default_factory=Fusion)
     failure: Failure = Field(default_factory=Failure)
+    ocr: Ocr = Field(default_factory=Ocr)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
