@@ -11,6 +11,8 @@ Rules, all read from the policy:
   is the max over the modalities that counted (or noisy-or, if the policy says so).
 - Only modalities in state OK count. UNCALIBRATED scores never reach a decision; FAILED /
   TIMED_OUT / UNCALIBRATED modalities apply the policy's failure action (ignore, review, error).
+- `degraded`: something the policy needed did not run: a FAILED or TIMED_OUT modality (any
+  action), or an UNCALIBRATED one whose action is not `ignore`.
 """
 
 from __future__ import annotations
@@ -394,7 +396,12 @@ def _apply_failures(
         action = _failure_action(policy, outcome.state)
         if action is None:
             continue
-        degraded = True
+        # Degraded = something the policy needed did not run. A modality that failed or timed
+        # out always is; an uncalibrated one only when the policy counts on it (on_uncalibrated
+        # review/error): with `ignore` the policy decides without it by design, and every local
+        # stack (no CLIP weights) would otherwise report every video verdict degraded.
+        if outcome.state != State.UNCALIBRATED or action != FailureAction.IGNORE:
+            degraded = True
         what = f"{modality.value} {outcome.state.value}" + (f" ({outcome.reason})" if outcome.reason else "")
         rule = f"failure.{_FAILURE_FIELD[outcome.state]}={action.value}"
         if action == FailureAction.ERROR:

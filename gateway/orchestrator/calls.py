@@ -29,12 +29,12 @@ from gateway.orchestrator.results import (
 )
 from gateway.orchestrator.shadow import Shadows
 from gateway.orchestrator.state import RunState, TrackSegment
+from gateway.orchestrator.text_work import TextScorer
 from gateway.upstreams.config import OrchestrationSettings
 from gateway.upstreams.http import Upstream, UpstreamError
 from gateway.upstreams.routing import Route
 from gateway.upstreams.services import (
     ServicePool,
-    classify_batched,
     encode_jpegs,
     language_hint,
     pcm16,
@@ -61,11 +61,16 @@ async def all_or_none(jobs: Sequence[Coroutine[Any, Any, Result]]) -> list[Resul
 
 class ServiceCalls:
     def __init__(
-        self, pools: dict[str, ServicePool], settings: OrchestrationSettings, shadows: Shadows
+        self,
+        pools: dict[str, ServicePool],
+        settings: OrchestrationSettings,
+        shadows: Shadows,
+        text_scorer: TextScorer,
     ) -> None:
         self.pools = pools
         self.settings = settings
         self.shadows = shadows
+        self.text_scorer = text_scorer
 
     def deadline(self, ctx: RequestContext) -> float:
         """When the modalities must be done: the request's deadline minus a margin for fusion
@@ -250,16 +255,11 @@ class ServiceCalls:
         stage: str,
     ) -> list[ScoredText]:
         policy = ctx.policy
-        batch_items = self.settings.text_batch_items
+        scorer = self.text_scorer
 
         async def score(up: Upstream, until: float) -> list[TextResult]:
-            results = await classify_batched(
-                up,
-                items,
-                policy=policy.name,
-                policy_version=policy.version,
-                deadline=until,
-                batch_items=batch_items,
+            results = await scorer.score(
+                up, items, policy=policy.name, policy_version=policy.version, deadline=until
             )
             check_text_variant(results, up.variant, up.url)
             return results

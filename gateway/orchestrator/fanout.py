@@ -110,7 +110,7 @@ class FanOut:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def cancel(self) -> None:
-        """The split failed: nothing waits for what already started."""
+        """Stop whatever still runs (the request failed, was cancelled or has its verdict)."""
         for task in self.tasks.values():
             task.cancel()
 

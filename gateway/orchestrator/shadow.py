@@ -22,10 +22,11 @@ from gateway.fusion import DECISION_NAMES, FusionInput, NoVerdict, ScoredText, S
 from gateway.orchestrator.items import transcript_items
 from gateway.orchestrator.results import ModalityFailed, modality_failure, pair_texts
 from gateway.orchestrator.state import PendingShadow, RunState
+from gateway.orchestrator.text_work import TextScorer
 from gateway.upstreams.config import OrchestrationSettings
 from gateway.upstreams.http import Upstream, UpstreamError
 from gateway.upstreams.routing import Route
-from gateway.upstreams.services import ServicePool, classify_batched
+from gateway.upstreams.services import ServicePool
 from modgate.policy import Modality
 from modgate.wire import SpeechResult, VisionResult
 
@@ -37,9 +38,12 @@ ServiceCall = Callable[[Upstream, float], Awaitable[Any]]
 class Shadows:
     """Sends shadow copies and judges them; owns the background tasks both leave running."""
 
-    def __init__(self, pools: dict[str, ServicePool], settings: OrchestrationSettings) -> None:
+    def __init__(
+        self, pools: dict[str, ServicePool], settings: OrchestrationSettings, text_scorer: TextScorer
+    ) -> None:
         self.pools = pools
         self.settings = settings
+        self.text_scorer = text_scorer
         self._background: set[asyncio.Task[Any]] = set()
 
     def send(
@@ -134,13 +138,12 @@ class Shadows:
         items = transcript_items(result.segments, stream_index)
         scored: list[ScoredText] = []
         if items:
-            results = await classify_batched(
+            results = await self.text_scorer.score(
                 self.pools["text"].upstream(state.text_variant),
                 items,
                 policy=state.policy.name,
                 policy_version=state.policy.version,
                 deadline=time.monotonic() + self.settings.shadow_timeout_s,
-                batch_items=self.settings.text_batch_items,
             )
             scored = pair_texts(items, results, state.policy)
         others = [t for t in state.transcript_texts if state.item_streams.get(t.item.id) != stream_index]

@@ -65,6 +65,8 @@ encoding (services/vision/ocr/): ``cues`` (text, start_ms, end_ms, confidence, f
 consecutive frames showing it), ``frames_read``, ``frames_unchanged`` (same picture as a frame
 read: its text reused; dHash duplicates are still read, a caption barely moves a dHash),
 ``frames_with_text``, ``boxes``, ``model`` (PP-OCR, sha256-pinned) and ``timings_ms``.
+``hashes`` (:class:`modgate.wire.HashResult`, null when the policy names no hash bank): each
+frame's PDQ hash and quality and its matches in the policy's banks (services/vision/hashing.py).
 
 ``POST /info`` (empty JSON body ``{}``) answers :class:`modgate.wire.VisionInfo`: model,
 input_size (for raw frames), limits, dedup distance and the policies held.
@@ -122,6 +124,7 @@ from services.vision.config import VisionSettings
 from services.vision.dedup import find_duplicates
 from services.vision.encoder_client import EncoderClient, EncoderModel
 from services.vision.frames import check_frames, decode_frames
+from services.vision.hashing import FrameHasher, check_banks_at_start
 from services.vision.models import ModelSourceError, resolve_source
 from services.vision.ocr.models import OcrModelError
 from services.vision.ocr.reader import FrameFiles
@@ -140,6 +143,7 @@ try:
     OCR_MODELS = ocr_models(SETTINGS)
 except (ModelSourceError, OcrModelError) as exc:
     raise SystemExit(f"modgate vision: {exc}") from None
+check_banks_at_start(SETTINGS.policy_dir, SETTINGS.banks)  # exits naming a policy bank not in the bank dir
 
 # Batch ids ride in a float32 column; wrap before they stop being exact integers.
 BATCH_ID_MODULUS = 1 << 24
@@ -246,6 +250,7 @@ class Vision:
         )
         self.encoder_client = EncoderClient(lambda: self.encoder, max_batch_size=SETTINGS.max_batch_size)
         self.prompts = PromptCache(self.encoder_client.encode_texts)
+        self.hasher = FrameHasher(SETTINGS.banks)
         self._ready: EncoderModel | None = None
         self._ready_lock = asyncio.Lock()
         self.ocr = build_reader(OCR_MODELS, SETTINGS)  # on-screen text; None: off
@@ -356,6 +361,9 @@ class Vision:
                 max_frame_bytes=self.settings.max_frame_bytes,
             )
         )
+        hashing = asyncio.create_task(
+            self.hasher.hash_frames(paths, timestamps_ms, frame_format, raw_shape, policy)
+        )
         t_dedup = time.perf_counter()
         duplicate_of = find_duplicates(hashes, self.settings.dedup_distance)
         unique = [i for i, d in enumerate(duplicate_of) if d is None]
@@ -379,6 +387,7 @@ class Vision:
             model=ready.model,
             policy=bank.policy,
             ocr=ocr,
+            hashes=await hashing,
             timings_ms={
                 "decode_ms": round((t_dedup - t_decode) * 1000, 2),
                 "dedup_ms": round((t_encode - t_dedup) * 1000, 2),
