@@ -101,3 +101,24 @@ def test_the_reader_reads_text_frames_reuses_unchanged_ones_and_merges_cues(tmp_
     # A policy's confidence floor above any reading leaves no text.
     strict = anyio.run(reader.read, files, Ocr(min_confidence=1.0))
     assert strict.cues == [] and strict.frames_with_text == 0
+
+
+def test_a_policy_with_ocr_off_reads_no_frame_and_returns_no_text() -> None:
+    from modgate.policy import load_policies
+    from services.vision.ocr.setup import read_beside
+
+    class Reader:
+        calls = 0
+
+        async def read(self, files: FrameFiles, rules: Ocr) -> None:
+            Reader.calls += 1
+
+    async def encode() -> str:
+        return "embeddings"
+
+    policy = load_policies()["default"]
+    off = policy.model_copy(update={"ocr": Ocr(enabled=False)})
+    files = FrameFiles([], [], "jpeg")
+    assert anyio.run(read_beside, encode(), Reader(), off, files) == ("embeddings", None)
+    assert anyio.run(read_beside, encode(), None, policy, files) == ("embeddings", None)
+    assert Reader.calls == 0
