@@ -209,6 +209,7 @@ class ServiceCalls:
         check_policy("vision", route.primary, result.policy, policy)
         state.frames = list(result.frames)
         state.frame_model = result.model
+        state.hashes = result.hashes  # known content: fused after the models (hashes.py)
         outcome = ModalityOutcome(
             Modality.VISUAL,
             State.OK,
