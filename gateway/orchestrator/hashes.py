@@ -180,14 +180,17 @@ def _video_evidence(
     frame_streams: Sequence[int],
     duration_ms: int | None,
 ) -> list[pb.Evidence]:
-    ordered = sorted(hashes.frames, key=lambda f: f.index)
-    seconds = frame_seconds([f.timestamp_ms for f in ordered], duration_ms)
+    # The time each frame stands for: up to the next frame of its own video stream.
+    seconds: dict[int, float] = {}
+    for part, request_index in _per_stream(hashes, frame_streams):
+        stands_for = frame_seconds([f.timestamp_ms for f in part.frames], duration_ms)
+        seconds.update(zip(request_index, stands_for.tolist(), strict=True))
     return [
         frame_evidence(
             policy,
             finding,
             match,
-            float(seconds[match.frame_index]) if match.frame_index < len(seconds) else 0.0,
+            seconds.get(match.frame_index, 0.0),
             frame_streams[match.frame_index] if match.frame_index < len(frame_streams) else -1,
         )
         for match in finding.matches[:MAX_FRAMES_PER_BANK]
@@ -231,8 +234,8 @@ def with_bank_findings(
         if not finding.fired:
             reasons.append(f"bank {finding.bank}: {finding.reason}: under the rule, no action")
             continue
-        assert hashes is not None
-        evidence += _video_evidence(policy, finding, hashes, frame_streams, duration_ms)
+        if hashes is not None:
+            evidence += _video_evidence(policy, finding, hashes, frame_streams, duration_ms)
         start, end = finding.span_ms
         reasons.append(
             f"known content: bank {finding.bank} ({finding.category}) matched {finding.reason} "
