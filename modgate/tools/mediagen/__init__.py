@@ -17,7 +17,9 @@ random_bytes(), ZERO_BYTES, and any valid file saved under the wrong extension. 
 service alone: `speech_track` (16 kHz int16 sentences at known times), `tone`.
 
 Modules: ``spec`` (what to make), ``frames`` (the picture), ``audio`` (speech, tones),
-``encode`` (muxing), ``malformed``. Needs espeak-ng for speech (`make install` installs it).
+``encode`` (muxing), ``malformed``; ``scenes``: seeded clips of varied scenes (unrelated seeds
+look unrelated to PDQ) and the edits a re-upload goes through (bitrate, size, brightness, trim,
+embedding), for the hash-bank tests and benchmarks. Needs espeak-ng for speech (`make install` installs it).
 """
 
 from __future__ import annotations
