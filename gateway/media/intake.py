@@ -74,19 +74,23 @@ class MediaIntake:
     ) -> AsyncIterator[MediaSource | None]:
         """The media of a Moderate request: inline bytes or media_uri (None: text only)."""
         config = self.config
-        if request.media:
-            if len(request.media) > config.max_unary_bytes:
+        # Read once: each read of a protobuf bytes field copies it (32 MiB at most here).
+        media = request.media
+        if media:
+            if len(media) > config.max_unary_bytes:
                 raise MediaTooLarge(
-                    f"media is {len(request.media)} bytes, over the unary limit of {config.max_unary_bytes}; "
+                    f"media is {len(media)} bytes, over the unary limit of {config.max_unary_bytes}; "
                     "use ModerateStream for larger videos",
                     limit="bytes",
-                    value=len(request.media),
+                    value=len(media),
                     maximum=config.max_unary_bytes,
                 )
             digests = None
             if wants_digests(ctx):
-                digests = await asyncio.to_thread(ContentDigests.of_bytes, request.media)
-            yield MediaSource(request.media, config.max_unary_bytes, digests)
+                started = time.monotonic()
+                digests = await asyncio.to_thread(ContentDigests.of_bytes, media)
+                ctx.record("digest", started)
+            yield MediaSource(media, config.max_unary_bytes, digests)
         elif request.media_uri:
             async with self._uri(request.media_uri, ctx) as source:
                 yield source
@@ -98,8 +102,12 @@ class MediaIntake:
         started = time.monotonic()
         if uri_scheme(uri) == "file":
             path = resolve_file_uri(uri, self.config.media_root, self.config.max_stream_bytes)
-            digests = await asyncio.to_thread(ContentDigests.of_file, path) if wants_digests(ctx) else None
             ctx.record("fetch", started)
+            digests = None
+            if wants_digests(ctx):
+                started = time.monotonic()
+                digests = await asyncio.to_thread(ContentDigests.of_file, path)
+                ctx.record("digest", started)
             yield MediaSource(path, self.config.max_stream_bytes, digests)
             return
         # Spooled to disk, checked hop by hop (gateway/media/fetch.py); deleted when the block ends.
@@ -140,26 +148,42 @@ class MediaIntake:
         limit = self.config.max_stream_bytes
         total = 0
         pending = bytearray()
-        async for chunk in chunks:
-            if chunk.WhichOneof("payload") != "data":
-                raise BadField(
-                    "header: only the first ModerateStream message may carry the header; "
-                    "send the media as data messages",
-                    field="header",
-                )
-            total += len(chunk.data)
-            if total > limit:
-                # Refuse while receiving: the rest of the upload is never read.
-                raise MediaTooLarge(
-                    f"the streamed media exceeds the {limit}-byte limit; "
-                    "send a shorter or lower-bitrate video",
-                    limit="bytes",
-                    value=total,
-                    maximum=limit,
-                )
-            pending += chunk.data
-            if len(pending) >= _SPOOL_WRITE_BYTES:
-                await asyncio.to_thread(_spool_write, spool, bytes(pending), digests)
-                pending.clear()
-        await asyncio.to_thread(_spool_write, spool, bytes(pending), digests)
+        # A piece is written (and digested) in a thread while the next ones arrive; one piece at
+        # a time, so the file and the digests see the bytes in order.
+        writing: asyncio.Future[None] | None = None
+        try:
+            async for chunk in chunks:
+                total += len(chunk.data)
+                _check_chunk(chunk, total, limit)
+                pending += chunk.data
+                if len(pending) >= _SPOOL_WRITE_BYTES:
+                    if writing is not None:
+                        await writing
+                    piece = bytes(pending)
+                    pending.clear()
+                    writing = asyncio.ensure_future(asyncio.to_thread(_spool_write, spool, piece, digests))
+            if writing is not None:
+                await writing
+                writing = None
+            await asyncio.to_thread(_spool_write, spool, bytes(pending), digests)
+        finally:
+            if writing is not None:  # refused or cancelled mid-upload: let the write finish first
+                await asyncio.gather(writing, return_exceptions=True)
         return total
+
+
+def _check_chunk(chunk: pb.ModerateChunk, total: int, limit: int) -> None:
+    if chunk.WhichOneof("payload") != "data":
+        raise BadField(
+            "header: only the first ModerateStream message may carry the header; "
+            "send the media as data messages",
+            field="header",
+        )
+    if total > limit:
+        # Refuse while receiving: the rest of the upload is never read.
+        raise MediaTooLarge(
+            f"the streamed media exceeds the {limit}-byte limit; send a shorter or lower-bitrate video",
+            limit="bytes",
+            value=total,
+            maximum=limit,
+        )
