@@ -1,9 +1,11 @@
 """Wiring: the one place the gateway's parts are built and connected.
 
 build_gateway(config) builds, for MODGATE_GATEWAY_MODE=models (the default), in this order:
-  config -> policies -> service pools (a stable and optional canary upstream client per model
-  service) -> split workers -> MediaSplitter -> Orchestrator (the data plane) ->
-  ModerationService (auth, admission, media intake) -> gRPC server (+ health, reflection) ->
+  config -> policies (every bank they name must be in the bank directory) -> service pools (a
+  stable and optional canary upstream client per model service) -> split workers ->
+  MediaSplitter -> Orchestrator (the data plane, with the exact-hash stage over
+  MODGATE_BANK_DIR) -> ModerationService (auth, admission, media intake) -> gRPC server
+  (+ health, reflection) ->
   metrics endpoint.
 split_only builds the same without service pools and metrics endpoint, with SplitOnlyPipeline
 as the data plane. Tests pass their own pipeline: build_gateway(config, pipeline=...).
@@ -34,12 +36,14 @@ from gateway.media.split_stage import MediaSplitter
 from gateway.media.worker import SplitWorkers
 from gateway.metrics import MetricsEndpoint
 from gateway.orchestrator import Orchestrator
+from gateway.orchestrator.exact import ExactStage
 from gateway.pipeline import ClosablePipeline, SplitOnlyPipeline, VerdictPipeline
 from gateway.server import SERVICE_NAME, ModerationService
 from gateway.tls import add_listen_port
 from gateway.upstreams.config import SERVICES, OrchestrationSettings, Upstreams
 from gateway.upstreams.services import ServicePool
 from modgate import telemetry
+from modgate.banks.checks import check_policy_banks
 from modgate.policy import Policy, load_policies
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
@@ -98,7 +102,12 @@ def build_data_plane(config: GatewayConfig) -> DataPlane:
     pools = service_pools(settings.load_upstreams(), settings)
     workers = SplitWorkers(config.split_workers)
     orchestrator = Orchestrator(
-        pools, MediaSplitter(workers, config), settings, streams_over_limit=config.streams_over_limit
+        pools,
+        MediaSplitter(workers, config),
+        settings,
+        streams_over_limit=config.streams_over_limit,
+        # Exact MD5/SHA-256 lookups before splitting (the bank directory, hot-reloaded).
+        exact=ExactStage.from_settings(config.banks),
     )
     return DataPlane(orchestrator, workers, metrics_endpoint(config))
 
@@ -209,6 +218,8 @@ def build_gateway(
 ) -> GatewayServer:
     """Build the gateway and bind config.listen. The pipeline defaults to config.mode's."""
     policies = gateway_policies(config, policies)
+    # A policy acting on a bank the bank directory lacks would silently match nothing: refuse.
+    check_policy_banks(policies.values(), config.banks.dir)
     plane = build_data_plane(config) if pipeline is None else DataPlane(pipeline)
     servicer = build_servicer(config, policies, plane.pipeline)
     server, health_servicer, port = build_grpc_server(config, servicer)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions, StreamsOverLimit
 from gateway.security_config import SecuritySettings
 from gateway.upstreams.config import OrchestrationSettings
+from modgate.banks.config import BankSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 from modgate.ports import GATEWAY_TARGET
 
@@ -120,6 +121,11 @@ class GatewayConfig(BaseSettings):
 
     # --- security: TLS, caller tokens, URI-fetch hardening (gateway/security_config.py) -----------
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    # --- hash banks: MODGATE_BANK_DIR, MODGATE_BANK_RELOAD_INTERVAL_S (modgate/banks/config.py) ----
+    # The exact MD5/SHA-256 lookup before splitting (gateway/orchestrator/exact.py); the banks
+    # every policy names must exist there or the gateway does not start.
+    banks: BankSettings = Field(default_factory=BankSettings)
 
     @field_validator("uri_allowlist", mode="before")
     @classmethod

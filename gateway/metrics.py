@@ -125,6 +125,25 @@ REJECTED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+BANK_MATCHES = Counter(
+    "modgate_gateway_bank_matches",
+    "Requests acted on because of a hash-bank match, by bank and signal (md5, sha256: the upload's "
+    "bytes; pdq: frames under the bank's video rule).",
+    ["bank", "signal"],
+    registry=REGISTRY,
+)
+SHORT_CIRCUITS = Counter(
+    "modgate_gateway_bank_short_circuits",
+    "Verdicts returned on an exact MD5/SHA-256 bank match, before splitting or any model call.",
+    ["bank"],
+    registry=REGISTRY,
+)
+BANK_LOOKUP_SECONDS = Histogram(
+    "modgate_gateway_bank_lookup_seconds",
+    "Time to look one upload's MD5/SHA-256 up in the policy's hash banks.",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+    registry=REGISTRY,
+)
 
 
 _DECISIONS = {1: "ALLOW", 2: "REVIEW", 3: "BLOCK"}

@@ -48,7 +48,8 @@ def validate_request(
 
     if streamed and (request.media or request.media_uri):
         raise _bad("header", "the ModerateStream header must leave media and media_uri empty; send data")
-    if request.media and request.media_uri:
+    # media_uri first: reading the media field copies it (up to 32 MiB), and it is rarely needed.
+    if request.media_uri and request.media:
         raise _bad("media", "set at most one of media and media_uri")
 
     name = request.policy or default_policy

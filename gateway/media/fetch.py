@@ -48,6 +48,7 @@ from gateway.errors import (
     MediaTooLarge,
     PermissionDenied,
 )
+from modgate.banks.digests import ContentDigests
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -238,8 +239,17 @@ def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
-async def _download(policy: FetchPolicy, first: Target, spool: Any) -> int:
-    """Follow (checked) redirects and write the body to `spool`; returns the byte count."""
+def _write(spool: Any, chunk: bytes, digests: ContentDigests | None) -> None:
+    if digests is not None:
+        digests.update(chunk)  # MD5 + SHA-256 while the bytes arrive (intake's exact-hash lookup)
+    spool.write(chunk)
+
+
+async def _download(
+    policy: FetchPolicy, first: Target, spool: Any, digests: ContentDigests | None = None
+) -> int:
+    """Follow (checked) redirects and write the body to `spool` (and feed `digests`
+    when given); returns the byte count."""
     timeout = httpx.Timeout(policy.timeout_s)
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
     verify = _ssl_context(policy.ca_file)
@@ -288,7 +298,7 @@ async def _download(policy: FetchPolicy, first: Target, spool: Any) -> int:
                     total += len(chunk)
                     if total > policy.max_bytes:
                         raise _too_large(total, policy.max_bytes)
-                    await asyncio.to_thread(spool.write, chunk)
+                    await asyncio.to_thread(_write, spool, chunk, digests)
                 return total
             finally:
                 await response.aclose()
@@ -332,9 +342,15 @@ class _Budget:
 
 @contextlib.asynccontextmanager
 async def fetched_media(
-    uri: str, policy: FetchPolicy, *, spool_dir: Path | None = None, deadline_s: float | None = None
+    uri: str,
+    policy: FetchPolicy,
+    *,
+    spool_dir: Path | None = None,
+    deadline_s: float | None = None,
+    digests: ContentDigests | None = None,
 ) -> AsyncIterator[Path]:
-    """Fetch `uri` into a spool file that exists for the duration of the block."""
+    """Fetch `uri` into a spool file that exists for the duration of the block (feeding the
+    body to `digests` when given)."""
     if not policy.enabled:
         raise PermissionDenied(
             "fetching media over http(s) is disabled on this gateway; send the media bytes "
@@ -349,7 +365,7 @@ async def fetched_media(
     try:
         with os.fdopen(fd, "wb") as spool:
             async with budget.guard():
-                size = await _download(policy, first, spool)
+                size = await _download(policy, first, spool, digests)
         if size == 0:
             raise EmptyMedia("the media fetched from media_uri is empty (0 bytes)")
         yield path

@@ -217,6 +217,7 @@ class ServiceCalls:
         check_policy("vision", route.primary, result.policy, policy)
         state.frames = list(result.frames)
         state.frame_model = result.model
+        state.hashes = result.hashes  # known content: fused after the models (hashes.py)
         if result.ocr is not None:
             await self._on_screen(result.ocr, routes["text"], state, ctx, deadline)
         outcome = ModalityOutcome(

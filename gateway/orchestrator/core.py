@@ -1,12 +1,16 @@
 """The Orchestrator: the gateway's data plane over the three model services.
 
-For one ModerationJob: route each service (stable / canary / shadow, deterministic per request
+For one ModerationJob: look the upload's MD5/SHA-256 up in the policy's hash banks (exact.py;
+a hit in a bank that short-circuits returns the verdict here: nothing split, no model called)
+-> route each service (stable / canary / shadow, deterministic per request
 id) -> split the media, starting AUDIO on the audio part while the frames decode
 (FanOut.on_audio_part) -> charge what the split found to the request's admission (subtitle
 text, frames, audio seconds; over the per-request maximum: RESOURCE_EXHAUSTED) -> start the
 other modalities (nothing to run: INVALID_ARGUMENT unless the policy allows it) -> wait for
 them until the deadline minus a margin for fusion -> fuse under the request's policy -> count,
-hand the shadows to be judged -> add the streams no modality saw (coverage.py) -> the Verdict.
+hand the shadows to be judged -> apply the hash-bank matches (hashes.py: the vision service's
+PDQ frame matches under the policy's video rule, exact hits that did not short-circuit) -> add
+the streams no modality saw (coverage.py) -> the Verdict.
 However run() ends, every call it started has been cancelled by then: nothing of a request
 outlives its answer (shadow copies excepted: they are judged after the verdict, bounded by
 shadow_timeout_s). A slow or dead service costs
@@ -20,19 +24,22 @@ import asyncio
 
 from gateway.cost import media_cost
 from gateway.errors import EmptyMedia
-from gateway.fusion import State
+from gateway.fusion import Fused, State
 from gateway.job import ModerationJob
 from gateway.media.limits import StreamsOverLimit
 from gateway.media.split_stage import Splitter
 from gateway.media.types import SplitMedia
 from gateway.orchestrator.calls import ServiceCalls
 from gateway.orchestrator.coverage import with_coverage
+from gateway.orchestrator.exact import ExactStage, short_circuit_verdict
 from gateway.orchestrator.fanout import FanOut
+from gateway.orchestrator.hashes import video_findings, with_bank_findings
 from gateway.orchestrator.shadow import Shadows
 from gateway.orchestrator.text_work import TextScorer
 from gateway.orchestrator.verdict import fuse_request, observe, verdict_proto
 from gateway.upstreams.config import SERVICES, OrchestrationSettings
 from gateway.upstreams.services import ServicePool
+from modgate.banks.rules import ExactFinding
 from modgate.policy import Modality
 from modgate.v1 import moderation_pb2 as pb
 
@@ -45,8 +52,10 @@ class Orchestrator:
         settings: OrchestrationSettings,
         *,
         streams_over_limit: StreamsOverLimit = StreamsOverLimit.REVIEW,
+        exact: ExactStage | None = None,
     ) -> None:
         self.pools = pools
+        self.exact = exact
         self.streams_over_limit = streams_over_limit
         self.splitter = splitter
         self.settings = settings
@@ -59,6 +68,9 @@ class Orchestrator:
         await asyncio.gather(*(p.aclose() for p in self.pools.values()))
 
     async def run(self, job: ModerationJob) -> pb.Verdict:
+        exact = self.exact.lookup(job) if self.exact is not None else []
+        if any(finding.short_circuit for finding in exact):
+            return short_circuit_verdict(job, exact)
         routes = {s: self.pools[s].route(job.ctx.request_id) for s in SERVICES}
         fanout = FanOut(self.calls, job, routes)
         try:
@@ -73,6 +85,7 @@ class Orchestrator:
         observe(fanout.state, job.ctx, routes)
         # Shadows are judged on what the models decided; both sides saw the same streams.
         self.shadows.compare(fanout.state, fused.decision, job.ctx.request_id)
+        fused = self._with_banks(job, fused, fanout, media, exact)
         fused = with_coverage(fused, media, self.streams_over_limit)
         return verdict_proto(job, fused, fanout.state, media)
 
@@ -80,6 +93,24 @@ class Orchestrator:
         if job.media is None:
             return None
         return await self.splitter.split(job, on_audio=fanout.on_audio_part)
+
+    @staticmethod
+    def _with_banks(
+        job: ModerationJob, fused: Fused, fanout: FanOut, media: SplitMedia | None, exact: list[ExactFinding]
+    ) -> Fused:
+        """Known content on top of the models' decision (PDQ frames, exact hits kept as evidence)."""
+        state, policy = fanout.state, job.ctx.policy
+        duration = media.info.duration_ms if media is not None and media.info.duration_ms else None
+        video = video_findings(policy, state.hashes, duration_ms=duration, frame_streams=state.frame_streams)
+        return with_bank_findings(
+            fused,
+            policy,
+            video,
+            exact,
+            hashes=state.hashes,
+            frame_streams=state.frame_streams,
+            duration_ms=duration,
+        )
 
     def _charge(self, job: ModerationJob, media: SplitMedia | None) -> None:
         """Charge what only the split knows; RequestTooCostly over the per-request maximum."""

@@ -9,7 +9,7 @@ from typing import Any
 from gateway.fusion import FusionInput, ModalityOutcome, ScoredText
 from gateway.orchestrator.ocr import OnScreen
 from modgate.policy import Modality, Policy
-from modgate.wire import FrameScore, ModelInfo, SpeechSegment
+from modgate.wire import FrameScore, HashResult, ModelInfo, SpeechSegment
 
 FRAME_INTERVAL_FALLBACK_MS = 1000
 
@@ -41,6 +41,8 @@ class RunState:
     on_screen_texts: list[ScoredText] = field(default_factory=list)  # VISUAL, signal ocr
     frames: list[FrameScore] = field(default_factory=list)
     frame_model: ModelInfo | None = None
+    # The frames' PDQ hashes and bank matches (VisionResult.hashes; None: no bank in the policy).
+    hashes: HashResult | None = None
     frame_interval_ms: int = FRAME_INTERVAL_FALLBACK_MS
     segments: list[TrackSegment] = field(default_factory=list)
     shadows: list[PendingShadow] = field(default_factory=list)

@@ -23,6 +23,7 @@ from gateway.media.types import SampledFrame
 from gateway.upstreams.config import OrchestrationSettings, ServiceUpstreams
 from gateway.upstreams.http import Upstream, UpstreamError
 from gateway.upstreams.routing import Route, route
+from modgate.banks.rules import merge_hash_results
 from modgate.wire import SpeechResult, TextItem, TextRequest, TextResult, VisionResult
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -159,6 +160,7 @@ async def score_frames(
             "frames": frames,
             "duplicates_skipped": sum(p.duplicates_skipped for p in parts),
             "batch_sizes": [b for p in parts for b in p.batch_sizes],
+            "hashes": merge_hash_results([p.hashes for p in parts]),
         }
     )
 

@@ -168,7 +168,7 @@ class CategoryScore(_message.Message):
     def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., by_modality: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Evidence(_message.Message):
-    __slots__ = ("category", "score", "modality", "source", "start_ms", "end_ms", "snippet", "frame_index", "model", "span_start", "span_end", "signal", "stream_index")
+    __slots__ = ("category", "score", "modality", "source", "start_ms", "end_ms", "snippet", "frame_index", "model", "span_start", "span_end", "signal", "stream_index", "bank_match")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class Evidence(_message.Message):
     SPAN_END_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     STREAM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BANK_MATCH_FIELD_NUMBER: _ClassVar[int]
     category: str
     score: float
     modality: Modality
@@ -195,7 +196,26 @@ class Evidence(_message.Message):
     span_end: int
     signal: str
     stream_index: int
-    def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., source: _Optional[_Union[Source, str]] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., snippet: _Optional[str] = ..., frame_index: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., span_start: _Optional[int] = ..., span_end: _Optional[int] = ..., signal: _Optional[str] = ..., stream_index: _Optional[int] = ...) -> None: ...
+    bank_match: BankMatch
+    def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., source: _Optional[_Union[Source, str]] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., snippet: _Optional[str] = ..., frame_index: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., span_start: _Optional[int] = ..., span_end: _Optional[int] = ..., signal: _Optional[str] = ..., stream_index: _Optional[int] = ..., bank_match: _Optional[_Union[BankMatch, _Mapping]] = ...) -> None: ...
+
+class BankMatch(_message.Message):
+    __slots__ = ("bank", "entry_id", "signal_type", "distance", "content_id", "content_ms", "action")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    entry_id: str
+    signal_type: str
+    distance: int
+    content_id: str
+    content_ms: int
+    action: str
+    def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[str] = ..., signal_type: _Optional[str] = ..., distance: _Optional[int] = ..., content_id: _Optional[str] = ..., content_ms: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
 
 class TranscriptSegment(_message.Message):
     __slots__ = ("text", "start_ms", "end_ms", "avg_logprob", "no_speech_prob", "stream_index")

@@ -30,6 +30,9 @@ SHARED_ELSEWHERE = {"MODGATE_TRACING_ENABLED", "MODGATE_ENVIRONMENT", "MODGATE_V
 # Shared by convention and mounted into every pod (one policy ConfigMap for the release); a process
 # that scores nothing against the policy (speech: transcripts are scored by text) ignores it.
 SHARED_EVERYWHERE = {"MODGATE_POLICY_DIR"}
+# The bank directory: modgate/banks/config.py BankSettings, embedded in the settings of the processes
+# that match against banks (GatewayConfig.banks, VisionSettings.banks).
+BANK_READERS = {"gateway", "vision"}
 
 
 def settings_classes(kind: str) -> list[type[BaseSettings]]:
@@ -67,7 +70,22 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 
 
 def known_env(kind: str) -> set[str]:
-    return set().union(*(env_names(cls) for cls in settings_classes(kind)))
+    names = set().union(*(env_names(cls) for cls in settings_classes(kind)))
+    if kind in BANK_READERS:
+        from modgate.banks.config import BankSettings
+
+        names |= env_names(BankSettings)
+    return names
+
+
+def test_bank_readers_embed_the_bank_settings() -> None:
+    from gateway.config import GatewayConfig
+    from modgate.banks.config import BankSettings
+    from services.vision.config import VisionSettings
+
+    assert env_names(BankSettings) == {"MODGATE_BANK_DIR", "MODGATE_BANK_RELOAD_INTERVAL_S"}
+    for cls in (GatewayConfig, VisionSettings):
+        assert cls.model_fields["banks"].annotation is BankSettings, cls
 
 
 @pytest.mark.parametrize("case", sorted(matrix()))

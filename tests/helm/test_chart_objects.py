@@ -482,3 +482,67 @@ def test_images_come_from_values_and_registry() -> None:
     for deployment in of_kind(objs, "Deployment"):
         assert pod_spec(deployment)["imagePullSecrets"] == [{"name": "regcred"}]
         assert pod_spec(deployment)["serviceAccountName"] == "modgate-runtime"
+
+
+def _bank_parts(deployment: Obj) -> tuple[Obj | None, Obj | None, str | None]:
+    """The banks volume, its mount and MODGATE_BANK_DIR of a Deployment's main container."""
+    (main,) = list(containers(deployment, init=False))
+    volume = next((v for v in pod_spec(deployment)["volumes"] if v["name"] == "banks"), None)
+    mount = next((m for m in main.get("volumeMounts", []) if m["name"] == "banks"), None)
+    return volume, mount, env_of(main).get("MODGATE_BANK_DIR")
+
+
+def test_no_bank_directory_unless_enabled() -> None:
+    for deployment in of_kind(render_case("defaults"), "Deployment"):
+        assert _bank_parts(deployment) == (None, None, None), deployment["metadata"]["name"]
+
+
+def test_bank_directory_is_mounted_read_only_into_gateway_and_vision_only() -> None:
+    objs = render_case("full")
+    matching = {
+        f"{RELEASE}-gateway",
+        f"{RELEASE}-gateway-canary",
+        f"{RELEASE}-vision",
+        f"{RELEASE}-vision-canary",
+    }
+    seen = set()
+    for deployment in of_kind(objs, "Deployment"):
+        name = deployment["metadata"]["name"]
+        volume, mount, bank_dir = _bank_parts(deployment)
+        if name not in matching:
+            assert (volume, mount, bank_dir) == (None, None, None), name
+            continue
+        seen.add(name)
+        assert volume == {
+            "name": "banks",
+            "persistentVolumeClaim": {"claimName": "modgate-banks", "readOnly": True},
+        }, name
+        assert mount == {
+            "name": "banks",
+            "mountPath": "/var/lib/modgate/banks",
+            "readOnly": True,
+            "subPath": "banks",
+        }, name
+        assert bank_dir == mount["mountPath"], name
+        (main,) = list(containers(deployment, init=False))
+        assert env_of(main)["MODGATE_BANK_RELOAD_INTERVAL_S"] == "5", name
+    assert seen == matching & {d["metadata"]["name"] for d in of_kind(objs, "Deployment")}
+    assert {f"{RELEASE}-gateway", f"{RELEASE}-vision"} <= seen
+
+
+def test_bank_directory_from_any_volume_source() -> None:
+    objs = render(
+        sets=(
+            "banks.enabled=true",
+            "banks.volume.configMap.name=banks",
+            "banks.volume.configMap.items[0].key=known-current",
+            "banks.volume.configMap.items[0].path=known/CURRENT",
+        )
+    )
+    for name in (f"{RELEASE}-gateway", f"{RELEASE}-vision"):
+        volume, mount, bank_dir = _bank_parts(named(objs, "Deployment", name))
+        assert volume == {
+            "name": "banks",
+            "configMap": {"name": "banks", "items": [{"key": "known-current", "path": "known/CURRENT"}]},
+        }
+        assert mount is not None and "subPath" not in mount and bank_dir == "/var/lib/modgate/banks"

@@ -25,6 +25,8 @@ BAD_VALUES = [
     ("bad quantity", ["--set", "text.resources.limits.memory=lots"], "text.resources.limits.memory"),
     ("text has no GPU option", ["--set", "text.gpu.enabled=true"], "gpu"),
     ("bad shadow type", ["--set-string", "speech.canary.shadow=maybe"], "speech.canary.shadow"),
+    ("bank reload interval 0", ["--set", "banks.reloadIntervalS=0"], "banks.reloadIntervalS"),
+    ("unknown banks key", ["--set", "banks.claim=x"], "claim"),
 ]
 
 
@@ -61,6 +63,11 @@ def test_schema_rejects_bad_values(label: str, args: list[str], mentions: str) -
             "image weights without an image",
             ["--set", "vision.canary.enabled=true", "--set", "vision.canary.model.source=image"],
             "model.image.repository",
+        ),
+        (
+            "a bank directory without a volume",
+            ["--set", "banks.enabled=true"],
+            "banks.existingClaim",
         ),
         (
             "no policy at all",

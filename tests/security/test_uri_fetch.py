@@ -7,6 +7,7 @@ by the address check, which the socket audit hook proves happens before any conn
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 from gateway import errors
 from gateway.config import GatewayConfig
 from gateway.media.fetch import FetchPolicy, FetchTooSlow, address_problem, fetched_media
+from modgate.banks.digests import ContentDigests
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 from tests.security import hostile_media as hm
@@ -187,6 +189,22 @@ def test_fetch_from_an_allowlisted_origin(server: Origin) -> None:
     assert not path.exists()  # the spool file lives only for the block
     connects = [args for event, args in events if event == "socket.connect"]
     assert connects and all(args[0] == "127.0.0.1" for args in connects)
+
+
+def test_the_fetched_bytes_are_digested_while_they_arrive(server: Origin) -> None:
+    """MD5 + SHA-256 for the gateway's exact-hash lookup, fed chunk by chunk (redirect included)."""
+    digests = ContentDigests()
+
+    async def run() -> bytes:
+        async with fetched_media(server.url("/to-clip"), policy(), digests=digests) as path:
+            return path.read_bytes()
+
+    assert asyncio.run(run()) == CLIP
+    assert (digests.md5, digests.sha256, digests.size) == (
+        hashlib.md5(CLIP).hexdigest(),
+        hashlib.sha256(CLIP).hexdigest(),
+        len(CLIP),
+    )
 
 
 def test_loopback_is_refused_unless_its_network_is_allowed(server: Origin) -> None:

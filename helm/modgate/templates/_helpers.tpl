@@ -209,3 +209,46 @@ priorityClassName: {{ . }}
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The bank directory (hash banks), for the pods that match against it: the gateway (exact
+MD5/SHA-256 before splitting) and vision (PDQ of frames). Nothing when banks.enabled is off.
+*/}}
+{{- define "modgate.bankEnv" -}}
+{{- $b := .Values.banks -}}
+{{- if $b.enabled -}}
+- name: MODGATE_BANK_DIR
+  value: {{ $b.mountPath | quote }}
+- name: MODGATE_BANK_RELOAD_INTERVAL_S
+  value: {{ $b.reloadIntervalS | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "modgate.bankMounts" -}}
+{{- $b := .Values.banks -}}
+{{- if $b.enabled -}}
+- name: banks
+  mountPath: {{ $b.mountPath }}
+  readOnly: true
+  {{- with $b.subPath }}
+  subPath: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "modgate.bankVolumes" -}}
+{{- $b := .Values.banks -}}
+{{- if $b.enabled -}}
+{{- if $b.existingClaim -}}
+- name: banks
+  persistentVolumeClaim:
+    claimName: {{ $b.existingClaim }}
+    readOnly: true
+{{- else if $b.volume -}}
+- name: banks
+  {{- toYaml $b.volume | nindent 2 }}
+{{- else }}
+{{- fail "banks.enabled needs banks.existingClaim (a PersistentVolumeClaim holding the bank directory) or banks.volume (any volume source)" }}
+{{- end }}
+{{- end }}
+{{- end -}}

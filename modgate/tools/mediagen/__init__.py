@@ -18,8 +18,10 @@ service alone: `speech_track` (16 kHz int16 sentences at known times), `tone`.
 
 Modules: ``spec`` (what to make), ``frames`` (the picture), ``audio`` (speech, tones),
 ``encode`` (muxing), ``malformed``, ``overlay`` (on-screen text in Debian fonts: `overlays`
-draws it into the picture between two times), ``ocrset`` (the OCR quality set). Needs espeak-ng
-for speech (`make install` installs it).
+draws it into the picture between two times), ``ocrset`` (the OCR quality set); ``scenes``:
+seeded clips of varied scenes (unrelated seeds look unrelated to PDQ) and the edits a re-upload
+goes through (bitrate, size, brightness, trim, embedding), for the hash-bank tests and benchmarks.
+Needs espeak-ng for speech (`make install` installs it).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from modgate.banks.signals import SignalType
 from modgate.banks.store import BankStore
-from tests.modgate.banks.clips import make_clip
+from modgate.tools.mediagen.scenes import make_clip
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -21,7 +21,7 @@ from modgate.banks.results import hash_result
 from modgate.banks.rules import VideoFinding, evaluate_video
 from modgate.banks.store import BankStore
 from modgate.policy import Policy
-from tests.modgate.banks.clips import concatenate, make_clip, transcode
+from modgate.tools.mediagen.scenes import concatenate, make_clip, transcode
 from tests.modgate.banks.policies import policy_with_banks
 
 CLIP_S = 20.0

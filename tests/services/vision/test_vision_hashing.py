@@ -25,8 +25,8 @@ from modgate.banks.entries import BankEntry
 from modgate.banks.pdq import pdq_frame
 from modgate.banks.signals import SignalType
 from modgate.banks.store import BankStore
+from modgate.tools.mediagen.scenes import clip_frames
 from modgate.wire import HashResult
-from tests.modgate.banks.clips import clip_frames
 from tests.modgate.banks.policies import policy_yaml_with_banks
 from tests.services.vision.conftest import (
     BASE_POLICY,

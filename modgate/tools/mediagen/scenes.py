@@ -1,8 +1,10 @@
-"""Generated clips for the hash-bank tests, and the edits a re-upload goes through (PyAV).
+"""Scene clips for hash-bank tests and benchmarks, and the edits a re-upload goes through (PyAV).
 
 Each clip is a sequence of scenes drawn from a seed: a smooth colour field, a few filled
 shapes (circles, boxes, triangles), a striped or checkered patch, slowly panning, so two
 seeds give unrelated pictures and frames a second apart differ the way camera footage does.
+(The MediaSpec clips of this package all look alike to PDQ: frame-number blocks and a moving
+box over a flat background; these do not.)
 
     make_clip(path, seed=1, duration_s=20)                    # 960x540, 10 fps, libx264
     transcode(src, dst, bitrate=150_000)                       # a much lower bitrate
