@@ -30,6 +30,8 @@ from modgate.tools.stack.process import ManagedProcess, port_in_use
 
 Say = Callable[[str], None]
 KEPT_EVENTS = 50
+# Access-log lines of health probes: what a service's log ends with, and says nothing.
+PROBE_LINES = ('"GET /readyz', '"GET /livez', "path=/readyz", "path=/livez")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ def describe_exit(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with status {code}"
+
+
+def _tail(proc: ManagedProcess, lines: int = 5) -> str:
+    """The last lines of its log, without the access lines of the supervisor's own probes."""
+    kept = [line for line in proc.log_tail(200).splitlines() if not any(p in line for p in PROBE_LINES)]
+    return "\n".join("    " + line for line in kept[-lines:])
 
 
 class Supervisor:
@@ -174,7 +182,7 @@ class Supervisor:
         healthy_long = watch.ready_since is not None and now - watch.ready_since >= policy.healthy_after_s
         watch.failures = 1 if healthy_long else watch.failures + 1
         watch.last_exit, watch.ready_since, watch.unhealthy_since = why, None, None
-        tail = "\n".join("    " + line for line in proc.log_tail(5).splitlines())
+        tail = _tail(proc)
         if watch.failures >= policy.max_rapid_failures:
             watch.phase = "failed"
             self._event(
