@@ -176,7 +176,9 @@ class Stack:
         interval_s: float = 0.2,
     ) -> None:
         """Keep the started stack running until should_stop() (see :mod:`.supervisor`)."""
-        supervisor = self._supervisor(policy, say)
+        self._supervise(self._supervisor(policy, say), should_stop, interval_s)
+
+    def _supervise(self, supervisor: Supervisor, should_stop: Callable[[], bool], interval_s: float) -> None:
         self.write_state(self.status)
         while not should_stop() and not self._stop_supervising.is_set():
             with self._lock:
@@ -186,12 +188,12 @@ class Stack:
             time.sleep(interval_s)
 
     def supervise_in_background(self, *, policy: RestartPolicy | None = None, say: Say | None = None) -> None:
-        """:meth:`supervise` in a daemon thread until :meth:`stop` (tests, benchmarks)."""
+        """:meth:`supervise` in a daemon thread until :meth:`stop` (tests, benchmarks);
+        :attr:`supervisor` is set when this returns."""
         self._stop_supervising.clear()
         thread = threading.Thread(
-            target=self.supervise,
-            args=(self._stop_supervising.is_set,),
-            kwargs={"policy": policy, "say": say},
+            target=self._supervise,
+            args=(self._supervisor(policy, say), self._stop_supervising.is_set, 0.2),
             name="modgate-stack-supervisor",
             daemon=True,
         )

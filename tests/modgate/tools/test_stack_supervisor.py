@@ -31,6 +31,7 @@ from modgate.tools.stack import (
     http_ready,
     marked_processes,
     port_in_use,
+    read_state,
 )
 from modgate.tools.stack.holders import describe_holder, port_holders
 from modgate.tools.stack.markers import PROCESS_VAR, STACK_ID_VAR, SUPERVISOR_VAR, alive
@@ -247,3 +248,54 @@ def test_a_foreign_port_holder_is_left_alone_and_named(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_supervised_stack_restarts_reports_and_stops_everything(tmp_path: Path) -> None:
+    """Stack (what `modgate up` runs) with two fake services: a killed group is restarted in the
+    background, the state file says so, and stop() leaves no process and no port behind."""
+    ports = {name: free_port() for name in ("gateway", "metrics", "speech", "vision", "text", "traces")}
+    stack = Stack(StackConfig(ports=ports, home=tmp_path / "home", trace_store=False))
+    stack.processes = {
+        name: ManagedProcess(
+            ProcessSpec(
+                name,
+                [sys.executable, str(FAKE_SERVICE), str(ports[name])],
+                ports[name],
+                http_ready(f"http://127.0.0.1:{ports[name]}/readyz"),
+            ),
+            stack.log_dir,
+            stack.marker,
+        )
+        for name in ("speech", "text")
+    }
+    stack.start(timeout_s=60)
+    try:
+        stack.supervise_in_background(policy=FAST)
+        assert stack.supervisor is not None
+        speech = stack.processes["speech"]
+        orphans = [p for p in _worker_list(speech) if os.getpgid(p.pid) != speech.pid]
+        os.killpg(speech.pid, signal.SIGKILL)
+        watch = stack.supervisor.watches["speech"]
+        _until(lambda: watch.phase == "ready" and watch.restarts == 1, 30, "restarted")
+
+        def speech_state() -> dict[str, object]:
+            return dict((read_state(stack.state_path) or {}).get("processes", {}).get("speech", {}))
+
+        _until(lambda: speech_state().get("status") == "ready", 5, "ready in the state file")
+        state = read_state(stack.state_path)
+        assert state is not None and state["stack_id"] == stack.marker.stack_id
+        assert state["processes"]["speech"]["restarts"] == 1 and state["processes"]["text"]["restarts"] == 0
+        assert [e["kind"] for e in state["events"]] == ["died", "restarting", "ready"]
+        assert orphans and alive(orphans) == []
+        everything = [psutil.Process(pid) for pid in stack.marked_pids()]
+        assert len(everything) == 4  # two leaders, two workers (in sessions of their own)
+    finally:
+        stack.stop(grace_s=2.0)
+    assert alive(everything) == [] and stack.marked_pids() == []
+    assert not any(port_in_use(ports[name]) for name in ("speech", "text"))
+    assert not stack.state_path.exists()
+
+
+def _worker_list(proc: ManagedProcess) -> list[psutil.Process]:
+    _until(lambda: len(proc.members()) == 2, 10, "one worker")
+    return proc.members()[1:]
