@@ -63,13 +63,14 @@ class UpProcess:
     def record(self) -> list[psutil.Process]:
         """Note every process of the stack now: descendants of `modgate up` and whatever carries
         its stack marker (BentoML workers in other sessions, orphans included)."""
-        found = psutil.Process(self.popen.pid).children(recursive=True)
+        found = {p.pid: p for p in psutil.Process(self.popen.pid).children(recursive=True)}
         stack_id = self.state().get("stack_id")
         if stack_id:
-            found += [m.process for m in marked_processes(stack_id)]
-        for proc in found:
+            # Most are descendants too: each process once (the count before SIGINT is reported).
+            found.update((m.pid, m.process) for m in marked_processes(stack_id) if m.pid not in found)
+        for proc in found.values():
             self.seen.setdefault(proc.pid, proc)
-        return found
+        return list(found.values())
 
     def members(self, name: str) -> list[psutil.Process]:
         leader = psutil.Process(self.state()["processes"][name]["pid"])
