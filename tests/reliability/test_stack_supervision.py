@@ -42,17 +42,27 @@ class Fault:
 
 
 def _under_load(
-    stack: Stack, works: list[Work], inject: Callable[[Fault], None]
+    stack: Stack, works: list[Work], service: str, inject: Callable[[Fault], None]
 ) -> tuple[Fault, list[Outcome]]:
     """Run `inject` (which fills a Fault) while CLIENTS callers send requests; keep the load on
-    8 s after it returns so the recovery shows."""
+    until `service` answered a call begun after it was serving again (8 s at least, 120 s at
+    most: right after a restart on a starved machine its first calls may still time out), so
+    the recovery shows."""
     fault, done, errors = Fault(), threading.Event(), []
+    served_at: list[float] = []  # when each call `service` answered began
+
+    def seen(outcome: Outcome) -> None:
+        if served_by(outcome, service):
+            served_at.append(outcome.started)
 
     def run() -> None:
         try:
             time.sleep(3.0)  # load first
             inject(fault)
+            settle_until = time.monotonic() + 120.0
             time.sleep(8.0)
+            while time.monotonic() < settle_until and not any(at > fault.serving_at for at in served_at):
+                time.sleep(0.5)
         except BaseException as exc:  # surfaced by the test, not lost in the thread
             errors.append(exc)
         finally:
@@ -61,7 +71,13 @@ def _under_load(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     outcomes = run_load(
-        stack.gateway_target, works, clients=CLIENTS, duration_s=600, deadline_s=DEADLINE_S, until=done
+        stack.gateway_target,
+        works,
+        clients=CLIENTS,
+        duration_s=600,
+        deadline_s=DEADLINE_S,
+        until=done,
+        on_outcome=seen,
     )
     thread.join(timeout=30)
     if errors:
@@ -117,7 +133,7 @@ def test_speech_whose_process_group_was_killed_is_restarted_and_its_orphan_swept
         fault.back_at = time.monotonic()
         fault.serving_at = _wait(lambda: restarts.ready("speech"), 300, "serving again")
 
-    fault, outcomes = _under_load(stack, works, inject)
+    fault, outcomes = _under_load(stack, works, "speech", inject)
     # The worker outlived its group (BentoML's sessions) and was swept before the restart.
     assert fault.killed, "speech's group held every process: nothing was left to orphan"
     assert alive(fault.killed) == []
@@ -154,7 +170,7 @@ def test_text_whose_bentoml_worker_was_killed_is_respawned_reported_and_serves_a
         fault.back_at = _wait(lambda: reported("worker_started"), 120, "a new worker reported")
         fault.serving_at = _wait(text.spec.ready, 300, "serving again")
 
-    fault, outcomes = _under_load(stack, works, inject)
+    fault, outcomes = _under_load(stack, works, "text", inject)
     assert fault.killed and alive(fault.killed) == []
     assert reported("worker_exited")
     assert text.pid == leader and supervisor.watches["text"].restarts == restarts_before  # BentoML's respawn
