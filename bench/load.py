@@ -13,10 +13,12 @@ what it shows is how the gateway sheds the excess: with fewer slots than callers
 (`--max-inflight`, with --start-stack) some calls are refused at once with a retry hint instead
 of queueing without bound, and the latency of the admitted ones stays put.
 
-With --kill-services (needs --start-stack) each model service is SIGKILLed in turn mid-run and
-started again; every request must still get an answer inside its deadline (a verdict,
-a degraded verdict, or a retryable status), and the recovery time is measured: from the
-restart to the first answer in which that service's modality ran again.
+With --kill-services (needs --start-stack) each model service's whole process tree is
+SIGKILLed in turn mid-run and the stack's supervisor starts it again, as `modgate up` does
+(after --down seconds, its first backoff); every request must still get an answer inside its
+deadline (a verdict, a verdict degraded as the policy's failure section says, or a retryable
+status), and the recovery time is measured: from the supervisor's restart to the first answer
+in which that service's modality ran again.
 
 With --neighbour the same normal callers (--normal: the usual mix, or single-title threats as
 in issue 21) run twice, alone and beside one more caller (its own bearer token: with
@@ -50,11 +52,19 @@ from typing import Any
 import grpc
 
 from gateway.auth import token_digest
+from modgate.policy import load_policies
 from modgate.ports import GATEWAY_TARGET
-from modgate.tools.faults import FaultRecord, inject_faults, recovery, restartable_ports
-from modgate.tools.load import CallerGroup, Work, default_works, run_load, summarize
+from modgate.tools.faults import (
+    FaultRecord,
+    SupervisedRestarts,
+    inject_faults,
+    policy_problem,
+    recovery,
+    restartable_ports,
+)
+from modgate.tools.load import CallerGroup, Outcome, Work, default_works, run_load, summarize
 from modgate.tools.neighbour import CUE_CHARS, caption_request, compare, threat_works
-from modgate.tools.stack import Stack, StackConfig
+from modgate.tools.stack import RestartPolicy, Stack, StackConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Tokens of the two callers of a --neighbour run on a stack this command starts.
@@ -91,6 +101,11 @@ def _local_stack(args: argparse.Namespace) -> Iterator[Stack]:
     stack = Stack(config)
     print(f"starting a local stack under {home} (models load once: ~1 min)", file=sys.stderr)
     stack.start(timeout_s=600, say=lambda line: print(f"  {line}", file=sys.stderr))
+    # As under `modgate up`: a process that dies is restarted (after --down s, then backing off).
+    policy = RestartPolicy(first_delay_s=args.down, ready_timeout_s=600.0, unhealthy_restart_s=600.0)
+    stack.supervise_in_background(
+        policy=policy, say=lambda line: print(f"  supervisor: {line}", file=sys.stderr)
+    )
     try:
         yield stack
     finally:
@@ -120,6 +135,18 @@ def _print(summary: dict[str, Any], faults: list[FaultRecord]) -> None:
         )
 
 
+def _policy_problems(faults: list[FaultRecord], outcomes: list[Outcome]) -> list[str]:
+    """Verdicts given while a killed service was down that did not degrade as the policy says."""
+    policy = load_policies()["default"]
+    return [
+        problem
+        for fault in faults
+        for o in outcomes
+        if fault.killed_at < o.started < (fault.ready_at or float("inf"))
+        and (problem := policy_problem(o, fault.service, policy))
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default=GATEWAY_TARGET, help="gateway host:port")
@@ -129,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=10.0, help="per-call deadline, seconds")
     parser.add_argument("--max-inflight", type=int, default=4, help="gateway slots (with --start-stack)")
     parser.add_argument("--kill-services", action="store_true", help="SIGKILL + restart each model service")
-    parser.add_argument("--down", type=float, default=3.0, help="seconds a killed service stays down")
+    parser.add_argument(
+        "--down", type=float, default=3.0, help="seconds a killed service stays down (first restart backoff)"
+    )
     parser.add_argument("--token", help="bearer token")
     parser.add_argument("--tls-ca", type=Path, help="CA bundle (PEM) to trust: makes the channel TLS")
     parser.add_argument("--neighbour", action="store_true", help="the others with and without a neighbour")
@@ -167,13 +196,14 @@ def main(argv: list[str] | None = None) -> int:
 
             def run_faults() -> None:
                 try:
+                    restarts = SupervisedRestarts(stack)
                     faults.extend(
                         inject_faults(
-                            lambda s: stack.processes[s].kill(),
-                            lambda s: stack.processes[s].start(),
-                            lambda s: stack.processes[s].exited() is None and stack.processes[s].spec.ready(),
+                            restarts.kill,
+                            restarts.start,
+                            restarts.ready,
                             ("speech", "vision", "text"),
-                            down_s=args.down,
+                            down_s=0.0,  # the supervisor's backoff (--down) is the downtime
                             gap_s=5.0,
                         )
                     )
@@ -205,11 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarize(outcomes, elapsed)
         summary["config"] = {k: str(v) for k, v in vars(args).items()}
         summary["faults"] = [{**asdict(f), "recovery_s": f.recovery_s} for f in faults]
+        summary["policy_problems"] = _policy_problems(faults, outcomes)
         _print(summary, faults)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.json}", file=sys.stderr)
-    return 0 if summary["hung"] == 0 else 1
+    for problem in summary["policy_problems"][:5]:
+        print(f"  not degraded per policy: {problem}")
+    return 0 if summary["hung"] == 0 and not summary["policy_problems"] else 1
 
 
 def neighbour_run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | None) -> int:

@@ -25,6 +25,12 @@ Configuration is the standard OTEL_* environment (read here, nowhere else):
                                       sets modgate-<component>); OTEL_RESOURCE_ATTRIBUTES adds
   MODGATE_VARIANT                     stable | canary -> resource attribute modgate.variant
   MODGATE_ENVIRONMENT                 -> resource attribute deployment.environment
+  MODGATE_LOG_FORMAT                  text (default: LOG_FORMAT lines) or json (one object per
+                                      line: time, level, logger, message, trace_id, span_id,
+                                      service); BentoML's handlers follow it too
+
+Every log record has its control characters escaped (request ids and other caller-supplied
+values cannot forge a line; tracebacks stay multi-line, indented): ``log_safety``.
 
 Instrumentation helpers: :func:`grpc_aio_server_interceptors` (gateway gRPC server span,
 W3C context extracted from metadata), :func:`instrument_httpx_client` (client span + W3C
@@ -40,7 +46,8 @@ request their dispatcher served: do not open spans there; see :func:`batch_spans
 Span attribute names the tools understand (``modgate trace`` shows them) are in :class:`Attr`.
 
 The package, by job: ``config`` (the OTEL_* environment), ``provider`` (setup, the exporter
-pipeline), ``logs`` (trace ids on log records), ``instrumentation`` (gRPC server, httpx),
+pipeline), ``logs`` (trace ids on log records, text or JSON lines), ``log_safety``
+(escaping), ``instrumentation`` (gRPC server, httpx),
 ``bento`` (BentoML and uvicorn), ``spans`` (span helpers, :class:`Attr`). Import the names
 below from ``modgate.telemetry``; the submodules are its implementation.
 """
@@ -50,7 +57,8 @@ from __future__ import annotations
 from modgate.telemetry.bento import bentoml_tracing_config
 from modgate.telemetry.config import TelemetryConfig
 from modgate.telemetry.instrumentation import grpc_aio_server_interceptors, instrument_httpx_client
-from modgate.telemetry.logs import LOG_FORMAT, configure_logging
+from modgate.telemetry.log_safety import escape_control
+from modgate.telemetry.logs import LOG_FORMAT, JsonFormatter, configure_logging
 from modgate.telemetry.provider import TelemetryHandle, current_handle, setup_telemetry, shutdown
 from modgate.telemetry.spans import (
     Attr,
@@ -66,6 +74,7 @@ from modgate.telemetry.spans import (
 __all__ = [
     "LOG_FORMAT",
     "Attr",
+    "JsonFormatter",
     "TelemetryConfig",
     "TelemetryHandle",
     "batch_spans",
@@ -75,6 +84,7 @@ __all__ = [
     "current_handle",
     "current_span_id",
     "current_trace_id",
+    "escape_control",
     "get_tracer",
     "grpc_aio_server_interceptors",
     "instrument_httpx_client",

@@ -1,4 +1,5 @@
-"""Tracing settings, resolved from the standard OTEL_* environment (read here, nowhere else)."""
+"""Telemetry settings, resolved from the environment (read here, nowhere else): tracing from the
+standard OTEL_* variables, the log line format from MODGATE_LOG_FORMAT."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ DEFAULT_EXPORT_TIMEOUT_S = 2.0
 DEFAULT_SCHEDULE_DELAY_MS = 500
 # Health probes and metric scrapes would otherwise bury the real traces.
 EXCLUDED_HTTP_PATHS = ("/livez", "/readyz", "/healthz", "/metrics")
+# MODGATE_LOG_FORMAT: text (one readable line per record) or json (one JSON object per line).
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class TelemetryConfig:
     variant: str
     environment: str | None
     service_name: str | None = None  # OTEL_SERVICE_NAME: a deployment's override of the name
+    log_format: str = "text"  # MODGATE_LOG_FORMAT: text | json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TelemetryConfig:
@@ -68,7 +72,17 @@ class TelemetryConfig:
             variant=(env.get("MODGATE_VARIANT") or "stable").strip() or "stable",
             environment=(env.get("MODGATE_ENVIRONMENT") or "").strip() or None,
             service_name=(env.get("OTEL_SERVICE_NAME") or "").strip() or None,
+            log_format=log_format_from_env(env),
         )
+
+
+def log_format_from_env(env: Mapping[str, str] | None = None) -> str:
+    """MODGATE_LOG_FORMAT, checked: "text" (default) or "json"."""
+    env = os.environ if env is None else env
+    value = (env.get("MODGATE_LOG_FORMAT") or "text").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ValueError(f"MODGATE_LOG_FORMAT={value!r} is not supported: use text or json")
+    return value
 
 
 def _sample_ratio(env: Mapping[str, str]) -> float:

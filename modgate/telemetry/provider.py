@@ -68,7 +68,9 @@ def setup_telemetry(
 
     ``variant`` overrides MODGATE_VARIANT. ``log_level`` (when given) also installs a stderr
     handler with :data:`LOG_FORMAT` on the root logger if it has none (BentoML workers keep
-    BentoML's own handlers, whose format already prints the trace and span id).
+    BentoML's own handlers, whose format already prints the trace and span id), or JSON lines
+    with MODGATE_LOG_FORMAT=json (then BentoML's handlers write JSON too). Caller-supplied
+    values are escaped in every record either way (:mod:`modgate.telemetry.log_safety`).
     """
     global _handle
     with _lock:
@@ -81,9 +83,11 @@ def setup_telemetry(
                 )
             return _handle
         install_log_record_factory()
-        if log_level is not None:
-            configure_logging(log_level)
         config = TelemetryConfig.from_env()
+        if log_level is not None:
+            configure_logging(
+                log_level, service=config.service_name or service_name, log_format=config.log_format
+            )
         if variant:
             config = replace(config, variant=variant)
         handle = TelemetryHandle(service_name=service_name, config=config)

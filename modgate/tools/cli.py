@@ -12,6 +12,7 @@ import sys
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("modgate.tools.stack.up", "start the local stack (3 model services + gateway + trace store)"),
+    "down": ("modgate.tools.stack.down", "stop the local stack and whatever a dead `modgate up` left"),
     "moderate": ("modgate.tools.moderate_cmd", "moderate a video file or text through the gateway"),
     "trace": ("modgate.tools.trace_cmd", "print a stored trace as a waterfall"),
     "demo": ("modgate.tools.demo", "start the stack, moderate a generated sample video, print, stop"),

@@ -1,26 +1,129 @@
-"""Faults under load: SIGKILL each model service in turn, start it again, measure recovery.
+"""Faults under load: SIGKILL each model service in turn, let it restart, measure recovery.
 
-Recovery is from a service's restart to the first answer in which its modality ran again.
+The kills are what a crash looks like from outside: the whole process tree (:func:`kill_tree`),
+only the process group (:func:`kill_group`: BentoML's workers, in sessions of their own,
+survive it) or only the workers (:func:`kill_workers`). With a supervised stack
+(:class:`SupervisedRestarts`) the stack's supervisor restarts what died, as under `modgate up`;
+otherwise the caller starts it again. Recovery is from a service's restart to the first answer
+in which its modality ran again; :func:`policy_problem` checks that an answer given while a
+service was down degraded as the policy's failure section says.
 Used by `python -m bench.load --kill-services` and the reliability tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from modgate.policy import Policy
 from modgate.ports import DEFAULT_PORTS
 from modgate.tools.load import Outcome
-from modgate.tools.stack import port_in_use
+from modgate.tools.stack import ManagedProcess, Stack, port_in_use
 
 # The modality each service's answer shows up in (speech feeds AUDIO; text feeds TEXT and the
 # transcript part of AUDIO).
 SERVICE_MODALITY = {"speech": "AUDIO", "vision": "VISUAL", "text": "TEXT"}
 # A modality state that means "the service answered" (vision runs uncalibrated offline).
 SERVED = {"OK", "UNCALIBRATED"}
+# The states a modality whose service is down ends in, and the policy rule each one follows.
+DOWN_STATES = {"FAILED": "on_failed", "TIMED_OUT": "on_timeout"}
+DECISION_ORDER = ("ALLOW", "REVIEW", "BLOCK")
+
+
+def kill_group(proc: ManagedProcess) -> list[psutil.Process]:
+    """SIGKILL the process group (what `kill -9 -PGID` does); returns the processes that
+    were outside it and survive (BentoML's workers)."""
+    outside = proc.track()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return [p for p in outside if _pgid(p) != proc.pid]
+
+
+def kill_workers(proc: ManagedProcess) -> list[psutil.Process]:
+    """SIGKILL every descendant of the leader, not the leader (a worker crash); returns them."""
+    workers = proc.track()
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    return workers
+
+
+def kill_tree(proc: ManagedProcess) -> list[psutil.Process]:
+    """SIGKILL the whole process tree at once (group and workers, as the OOM killer of a
+    container would); returns every process killed."""
+    tree = [*proc.members()]
+    proc.track()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    return tree
+
+
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
+
+
+class SupervisedRestarts:
+    """inject_faults hooks for a stack whose supervisor restarts what dies (`modgate up`,
+    :meth:`Stack.supervise_in_background`): kill the whole tree; "start" waits until the
+    supervisor has started it again; ready once the supervisor saw it healthy again."""
+
+    def __init__(
+        self, stack: Stack, kill: Callable[[ManagedProcess], list[psutil.Process]] = kill_tree
+    ) -> None:
+        if stack.supervisor is None:
+            raise ValueError("the stack is not supervised: call supervise_in_background() first")
+        self.stack, self._kill = stack, kill
+        self.supervisor = stack.supervisor
+        self._before: dict[str, int] = {}
+
+    def kill(self, service: str) -> list[psutil.Process]:
+        """Kill `service` (see the kill function given); returns what the kill function does."""
+        self._before[service] = self.supervisor.watches[service].restarts
+        return self._kill(self.stack.processes[service])
+
+    def start(self, service: str, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.supervisor.watches[service].restarts <= self._before[service]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the supervisor did not restart {service} within {timeout_s:.0f} s")
+            time.sleep(0.1)
+
+    def ready(self, service: str) -> bool:
+        watch = self.supervisor.watches[service]
+        return watch.restarts > self._before.get(service, -1) and watch.phase == "ready"
+
+
+def policy_problem(outcome: Outcome, service: str, policy: Policy) -> str | None:
+    """Why a verdict given while `service` was down did not degrade as `policy` says (None: it
+    did, or the modality was not involved)."""
+    modality = SERVICE_MODALITY[service]
+    state = outcome.modalities.get(modality)
+    if outcome.status != "OK" or state not in DOWN_STATES:
+        return None
+    action = getattr(policy.failure, DOWN_STATES[state]).value
+    rule = f"failure.{DOWN_STATES[state]}={action}"
+    if not outcome.degraded:
+        return f"{outcome.request_id}: {modality} {state} but the verdict is not degraded"
+    if not any(f"{modality} {state}" in r and rule in r for r in outcome.verdict_reasons):
+        found = "; ".join(outcome.verdict_reasons)[:400]
+        return f"{outcome.request_id}: no reason names {modality} {state} and {rule}: {found}"
+    if action == "review" and DECISION_ORDER.index(outcome.decision) < DECISION_ORDER.index("REVIEW"):
+        return f"{outcome.request_id}: {modality} {state} with {rule} but the decision is {outcome.decision}"
+    return None
 
 
 @dataclass

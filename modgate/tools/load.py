@@ -30,6 +30,7 @@ from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
 MODALITY_NAMES = {v: k.removeprefix("MODALITY_") for k, v in pb.Modality.items()}
 STATE_NAMES = {v: k.removeprefix("MODALITY_STATE_") for k, v in pb.ModalityState.items()}
+DECISION_NAMES = {v: k.removeprefix("DECISION_") for k, v in pb.Decision.items()}
 # Statuses a caller can act on: a verdict or "try again later".
 RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
 # A call counts as hung when it comes back this much after its deadline.
@@ -69,6 +70,8 @@ class Outcome:
     modalities: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # per modality, when not OK
     details: str = ""
+    decision: str = ""  # ALLOW | REVIEW | BLOCK, with a verdict
+    verdict_reasons: list[str] = field(default_factory=list)  # the verdict's (why this decision)
     group: str = ""
 
     @property
@@ -137,6 +140,8 @@ def _one_call(
         degraded=verdict.degraded,
         modalities={MODALITY_NAMES[m.modality]: STATE_NAMES[m.state] for m in verdict.modalities},
         reasons={MODALITY_NAMES[m.modality]: m.reason[:200] for m in verdict.modalities if m.reason},
+        decision=DECISION_NAMES[verdict.decision],
+        verdict_reasons=[r[:300] for r in verdict.reasons],
     )
 
 

@@ -1,6 +1,7 @@
 """The real local stack for the reliability tests: three `bentoml serve` model services and the
 gateway, started by modgate.tools.stack.Stack (the code behind `modgate up`) on free ports with a
-scratch home, once for this package, always stopped (process groups, workers included).
+scratch home, once for this package, supervised as `modgate up` supervises it (a killed process
+is restarted with backoff), always stopped (process groups, workers included, wherever they run).
 
 The gateway gets fewer slots than the load tests have callers, so backpressure shows, a short
 breaker reset so a restarted service is tried again quickly, and 500 ms of its deadline kept
@@ -21,7 +22,7 @@ import pytest
 
 from modgate.tools.faults import restartable_ports
 from modgate.tools.load import Work, default_works
-from modgate.tools.stack import Stack, StackConfig
+from modgate.tools.stack import RestartPolicy, Stack, StackConfig
 
 MAX_INFLIGHT = 3
 GATEWAY_ENV = {
@@ -34,6 +35,8 @@ GATEWAY_ENV = {
     "MODGATE_GATEWAY_DEADLINE_MARGIN_MS": "500",
 }
 QUIET = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
+# Vision's model load after a restart takes minutes on two starved cores.
+RESTARTS = RestartPolicy(ready_timeout_s=400.0, unhealthy_restart_s=400.0)
 
 
 @pytest.fixture(scope="package")
@@ -50,6 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     running = Stack(config)
     running.start(timeout_s=300)
+    running.supervise_in_background(policy=RESTARTS, say=lambda line: print(f"supervisor: {line}"))
     try:
         yield running
     finally:

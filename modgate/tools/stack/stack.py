@@ -1,10 +1,13 @@
-"""The local stack: its processes started in order, health-gated, stopped cleanly.
+"""The local stack: its processes started in order, health-gated, supervised, stopped cleanly.
 
 :class:`Stack` starts what :func:`~modgate.tools.stack.specs.stack_specs` plans (trace store,
-the three model services, the gateway), waits until every one is healthy, and stops them:
-the gateway first (no new work), then the rest, each child's whole process group. PIDs, ports
-and log paths go to a state file under $MODGATE_HOME (default ~/.modgate), which also lets a
-new stack clean up after a supervisor that was SIGKILLed.
+the three model services, the gateway), waits until every one is healthy, optionally keeps
+them running (:meth:`Stack.supervise`, or :meth:`Stack.supervise_in_background`: restarts with
+backoff, see :mod:`.supervisor`), and stops them: the gateway first (no new work), then the
+rest, each child's whole process group, then every process that still carries the stack's
+marker (:mod:`.markers`: BentoML workers live in sessions of their own). PIDs, ports, log
+paths, restarts and events go to a state file under $MODGATE_HOME (default ~/.modgate),
+which also lets a new stack, or `modgate down`, clean up after a supervisor that was SIGKILLed.
 
 `modgate up`, `modgate demo`, the end-to-end and reliability tests and the benchmarks all
 start the stack through this class.
@@ -13,19 +16,19 @@ start the stack through this class.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
+import threading
 import time
 from collections.abc import Callable
-
-import psutil
+from dataclasses import asdict
 
 from modgate.ports import http_url
+from modgate.tools.stack.holders import describe_holder, port_holders
+from modgate.tools.stack.markers import StackMarker, marked_processes, terminate_all
 from modgate.tools.stack.process import ManagedProcess, port_in_use
 from modgate.tools.stack.specs import StackConfig, local_upstreams_yaml, stack_specs
-
-STATE_FILE = "stack.json"
+from modgate.tools.stack.state import STATE_FILE, leftovers, read_state, state_supervisor_alive, write_state
+from modgate.tools.stack.supervisor import RestartPolicy, Supervisor
 
 Say = Callable[[str], None]
 
@@ -44,9 +47,15 @@ class Stack:
         self.home = self.config.home
         self.log_dir = self.home / "logs"
         self.state_path = self.home / STATE_FILE
+        self.marker = StackMarker.new()
         self.processes: dict[str, ManagedProcess] = {}
         for spec in stack_specs(self.config):
-            self.processes[spec.name] = ManagedProcess(spec, self.log_dir)
+            self.processes[spec.name] = ManagedProcess(spec, self.log_dir, self.marker)
+        self.supervisor: Supervisor | None = None
+        self.status = "new"
+        self._lock = threading.RLock()  # the supervisor thread and stop() never act at once
+        self._stop_supervising = threading.Event()
+        self._supervisor_thread: threading.Thread | None = None
 
     @property
     def gateway_target(self) -> str:
@@ -59,16 +68,15 @@ class Stack:
     # --- lifecycle ------------------------------------------------------------------------
 
     def check_ports(self) -> None:
+        """Refuse to start on a busy port, naming who holds it and how to clear it."""
         busy = [
-            f"{name} {port}"
+            describe_holder(name, port, holder)
             for name, port in self.config.ports.items()
             if (name != "traces" or self.config.trace_store) and port_in_use(port, self.config.host)
+            for holder in port_holders(port, self.config.host)
         ]
         if busy:
-            raise StackError(
-                f"port(s) already in use on {self.config.host}: {', '.join(busy)}. Is another `modgate up` "
-                f"running (see {self.state_path})? Stop it, or pick other ports (modgate up --help)."
-            )
+            raise StackError(f"cannot start on {self.config.host}:\n  " + "\n  ".join(busy))
 
     def start(
         self,
@@ -80,7 +88,7 @@ class Stack:
         """Start every process and return once all are healthy; on failure stop them all."""
         say = say or (lambda _line: None)
         self.home.mkdir(parents=True, exist_ok=True)
-        self._check_previous()
+        self._check_previous(say)
         self.check_ports()
         upstreams = self.config.upstreams_yaml or local_upstreams_yaml(self.config.host, self.config.ports)
         self.config.upstreams_file.write_text(upstreams, encoding="utf-8")
@@ -147,22 +155,82 @@ class Stack:
         self.wait_ready([name], timeout_s=timeout_s)
         self.write_state("ready")
 
+    # --- supervision ----------------------------------------------------------------------
+
+    def _supervisor(self, policy: RestartPolicy | None, say: Say | None) -> Supervisor:
+        self.supervisor = Supervisor(
+            self.processes,
+            policy or RestartPolicy(),
+            say,
+            on_change=lambda: self.write_state(self.status),
+            host=self.config.host,
+        )
+        return self.supervisor
+
+    def supervise(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        policy: RestartPolicy | None = None,
+        say: Say | None = None,
+        interval_s: float = 0.2,
+    ) -> None:
+        """Keep the started stack running until should_stop() (see :mod:`.supervisor`)."""
+        self._supervise(self._supervisor(policy, say), should_stop, interval_s)
+
+    def _supervise(self, supervisor: Supervisor, should_stop: Callable[[], bool], interval_s: float) -> None:
+        self.write_state(self.status)
+        while not should_stop() and not self._stop_supervising.is_set():
+            with self._lock:
+                if self._stop_supervising.is_set():
+                    break
+                supervisor.tick()
+            time.sleep(interval_s)
+
+    def supervise_in_background(self, *, policy: RestartPolicy | None = None, say: Say | None = None) -> None:
+        """:meth:`supervise` in a daemon thread until :meth:`stop` (tests, benchmarks);
+        :attr:`supervisor` is set when this returns."""
+        self._stop_supervising.clear()
+        thread = threading.Thread(
+            target=self._supervise,
+            args=(self._supervisor(policy, say), self._stop_supervising.is_set, 0.2),
+            name="modgate-stack-supervisor",
+            daemon=True,
+        )
+        self._supervisor_thread = thread
+        thread.start()
+
+    def _stop_supervisor(self) -> None:
+        self._stop_supervising.set()
+        thread, self._supervisor_thread = self._supervisor_thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+
+    # --- stop -----------------------------------------------------------------------------
+
     def stop(self, *, grace_s: float = 10.0, say: Say | None = None) -> None:
-        """Gateway first (no new work), then everything else at once; SIGKILL after grace_s."""
+        """Gateway first (no new work), then everything else at once; SIGKILL after grace_s;
+        then whatever still carries the stack's marker."""
         say = say or (lambda _line: None)
-        live = [p for p in self.processes.values() if p.popen is not None and not p.stopped]
-        front = [p for p in live if p.name == "gateway"]
-        rest = [p for p in reversed(live) if p.name != "gateway"]
-        for wave in (front, rest):
-            for proc in wave:
-                proc.terminate()
-            deadline = time.monotonic() + grace_s
-            for proc in wave:
-                clean = proc.wait_gone(deadline)
-                proc.force()
-                say(f"stopped {proc.name}" + ("" if clean else f" (killed after {grace_s:.0f} s)"))
-        with contextlib.suppress(FileNotFoundError):
-            self.state_path.unlink()
+        self._stop_supervisor()
+        with self._lock:
+            live = [p for p in self.processes.values() if p.popen is not None and not p.stopped]
+            front = [p for p in live if p.name == "gateway"]
+            rest = [p for p in reversed(live) if p.name != "gateway"]
+            for wave in (front, rest):
+                for proc in wave:
+                    proc.terminate()
+                deadline = time.monotonic() + grace_s
+                for proc in wave:
+                    clean = proc.wait_gone(deadline)
+                    proc.force()
+                    say(f"stopped {proc.name}" + ("" if clean else f" (killed after {grace_s:.0f} s)"))
+            strays = [m.process for m in marked_processes(self.marker.stack_id)]
+            if strays:
+                say(f"killing {len(strays)} leftover process(es): {', '.join(str(p.pid) for p in strays)}")
+                terminate_all(strays, grace_s=2.0)
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
 
     def first_exited(self) -> ManagedProcess | None:
         return next((p for p in self.processes.values() if p.exited() is not None), None)
@@ -171,12 +239,20 @@ class Stack:
         """Every live process of the stack (leaders and descendants)."""
         return [p.pid for proc in self.processes.values() for p in proc.members()]
 
+    def marked_pids(self) -> list[int]:
+        """Every live process that carries this stack's marker, wherever it runs."""
+        return sorted(m.pid for m in marked_processes(self.marker.stack_id))
+
     # --- state file -----------------------------------------------------------------------
 
     def write_state(self, status: str) -> None:
+        self.status = status
+        supervised = self.supervisor.state() if self.supervisor else {}
         state = {
             "status": status,
-            "supervisor_pid": os.getpid(),
+            "supervisor_pid": self.marker.supervisor_pid,
+            "supervisor_started": self.marker.supervisor_started,
+            "stack_id": self.marker.stack_id,
             "gateway": self.gateway_target,
             "metrics": self.metrics_url,
             "home": str(self.home),
@@ -187,29 +263,28 @@ class Stack:
                     "port": proc.spec.port,
                     "log": str(proc.log_path),
                     "argv": proc.spec.argv,
+                    **supervised.get(name, {}),
                 }
                 for name, proc in self.processes.items()
             },
+            "events": [asdict(e) for e in self.supervisor.events] if self.supervisor else [],
         }
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-        tmp.replace(self.state_path)
+        write_state(self.state_path, state)
 
-    def _check_previous(self) -> None:
-        try:
-            previous = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+    def _check_previous(self, say: Say) -> None:
+        previous = read_state(self.state_path)
+        if previous is None:
             return
         supervisor = previous.get("supervisor_pid")
-        if supervisor and supervisor != os.getpid() and psutil.pid_exists(supervisor):
+        if supervisor != os.getpid() and state_supervisor_alive(previous):
             raise StackError(
                 f"a stack is already running (supervisor pid {supervisor}, state {self.state_path}); "
-                f"stop it with Ctrl-C in its terminal or `kill -INT {supervisor}`"
+                f"stop it with Ctrl-C in its terminal, `modgate down` or `kill -INT {supervisor}`"
             )
         # A supervisor that died without cleaning up (SIGKILL): stop what it left behind.
-        for info in previous.get("processes", {}).values():
-            pgid = info.get("pgid")
-            if pgid:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
+        left = leftovers(previous)
+        if left:
+            pids = ", ".join(str(p.pid) for p in left)
+            say(f"stopping {len(left)} process(es) a previous stack left: {pids}")
+            terminate_all(left, grace_s=5.0)
         self.state_path.unlink(missing_ok=True)

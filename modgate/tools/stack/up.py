@@ -1,7 +1,9 @@
 """`modgate up`: start the local stack, keep it running until a signal, then stop it.
 
-Progress and the addresses go to stderr; the stack stops when any of its processes exits
-(with that process's last log lines) or on SIGINT / SIGTERM / SIGHUP.
+Progress and the addresses go to stderr. Once the stack is healthy it is supervised: a
+process that dies is restarted with backoff and each restart is reported here and in the
+state file (:mod:`.supervisor`); the rest keeps running. SIGINT / SIGTERM / SIGHUP stop
+everything, BentoML's workers included, wherever they run (:mod:`.markers`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from types import FrameType
 
 from modgate.ports import DEFAULT_PORTS
 from modgate.tools.stack.process import free_port
 from modgate.tools.stack.specs import StackConfig
 from modgate.tools.stack.stack import Stack, StackError, StackInterrupted
+from modgate.tools.stack.supervisor import RestartPolicy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--no-trace-store", action="store_true", help="do not run the local trace store")
     parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log line format of every process (default: $MODGATE_LOG_FORMAT, else text)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for health (default 300)"
     )
 
 
 def config_from_args(args: argparse.Namespace) -> StackConfig:
     ports = {name: getattr(args, f"{name}_port") or free_port() for name in DEFAULT_PORTS}
-    return StackConfig(ports=ports, trace_store=not args.no_trace_store)
+    env = {"MODGATE_LOG_FORMAT": args.log_format} if args.log_format else {}
+    return StackConfig(
+        ports=ports,
+        trace_store=not args.no_trace_store,
+        env={name: dict(env) for name in ("traces", "speech", "vision", "text", "gateway")},
+    )
 
 
 def _say(line: str) -> None:
@@ -52,15 +64,10 @@ def run(args: argparse.Namespace) -> int:
         _say(
             f"stack ready: gateway {stack.gateway_target}, metrics {stack.metrics_url}, "
             f"state {stack.state_path}. Try `modgate moderate --gateway {stack.gateway_target} FILE`. "
-            "Ctrl-C stops everything."
+            "A process that dies is restarted; Ctrl-C stops everything."
         )
-        while not received:
-            dead = stack.first_exited()
-            if dead is not None:
-                _say(f"{dead.name} exited with status {dead.exited()}; stopping the stack. Last log lines:")
-                print(dead.log_tail(), file=sys.stderr)
-                return 1
-            time.sleep(0.2)
+        policy = RestartPolicy(ready_timeout_s=args.timeout, unhealthy_restart_s=args.timeout)
+        stack.supervise(lambda: bool(received), policy=policy, say=_say)
         _say(f"{received[0]}: stopping")
         return 0
     except StackInterrupted:

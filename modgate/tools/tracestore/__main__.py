@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
-    configure_logging(args.log_level.upper())
+    configure_logging(args.log_level.upper(), service="tracestore")
     log = logging.getLogger("modgate.tools.tracestore")
     db_path = args.db or default_db_path()
     store = TraceStore(db_path, max_spans=args.max_spans)
