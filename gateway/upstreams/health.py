@@ -23,7 +23,6 @@ transcript. HealthMonitor.serving() says so; on every change on_change gets the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,8 +44,8 @@ MODALITY_SERVICES: dict[Modality, tuple[str, ...]] = {
     Modality.VISUAL: ("vision",),
     Modality.TEXT: ("text",),
 }
-# A call that saw a refused connection wakes its upstream's probe, at most this often.
-MIN_PROBE_GAP_S = 0.1
+# The least time between the starts of two scheduled probes of one upstream.
+MIN_PROBE_GAP_S = 0.05
 
 OnChange = Callable[[dict[Modality, bool]], Awaitable[None]]
 
@@ -73,6 +72,8 @@ class UpstreamProbe:
         self._url = upstream.url + settings.health_check_path
         self._passes = 0
         self._failures = 0
+        self._current: asyncio.Future[None] | None = None
+        self._changed: Callable[[], Awaitable[None]] | None = None
 
     async def probe(self) -> ProbeResult:
         """One GET of the readiness endpoint, bounded by health_check_timeout_s."""
@@ -121,19 +122,36 @@ class UpstreamProbe:
                 up.mark_unhealthy(result.reason)  # every failure refreshes the reason
         return up.healthy != was
 
+    def check_now(self) -> asyncio.Future[None]:
+        """Probe and judge now, or join the probe already under way (one at a time)."""
+        if self._current is None or self._current.done():
+            self._current = asyncio.ensure_future(self._check())
+        return self._current
+
+    async def _check(self) -> None:
+        if self.judge(await self.probe()) and self._changed is not None:
+            await self._changed()
+
     async def run(self, changed: Callable[[], Awaitable[None]]) -> None:
-        """Probe until cancelled: every interval, or sooner when a call saw a refused connection."""
+        """Probe every interval until cancelled; calls that saw a refused connection may ask for
+        a probe in between (Upstream.check_health)."""
+        self._changed = changed
+        self.upstream.check_health = self.check_now
         interval = self.settings.health_check_interval_s
-        while True:
-            started = time.monotonic()
-            self.upstream.probe_now.clear()
-            if self.judge(await self.probe()):
-                await changed()
-            await asyncio.sleep(max(0.0, MIN_PROBE_GAP_S - (time.monotonic() - started)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.upstream.probe_now.wait(), max(0.0, interval - (time.monotonic() - started))
-                )
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await asyncio.shield(self.check_now())
+                except Exception:  # a bug in one probe must not end the health checks
+                    log.exception(
+                        "health check of %s/%s failed", self.upstream.service, self.upstream.variant
+                    )
+                await asyncio.sleep(max(MIN_PROBE_GAP_S, interval - (time.monotonic() - started)))
+        finally:
+            self.upstream.check_health = None
+            if self._current is not None:
+                self._current.cancel()
 
 
 def serving_upstreams(pool: ServicePool) -> list[Upstream]:
@@ -171,7 +189,9 @@ class HealthMonitor:
     def serving(self) -> dict[Modality, bool]:
         """Per modality: is every upstream its requests are served by healthy?"""
         return {
-            modality: all(up.healthy for s in services for up in serving_upstreams(self.pools[s]))
+            modality: all(
+                up.healthy for s in services if s in self.pools for up in serving_upstreams(self.pools[s])
+            )
             for modality, services in MODALITY_SERVICES.items()
         }
 

@@ -8,16 +8,19 @@ outcome on the breaker and the call metrics in one place.
 
 The health checker (gateway/upstreams/health.py) marks an upstream unhealthy when its readiness
 probe fails: its breaker is held open, so new calls fail at once, and the attempts in flight
-are failed now instead of at their deadline (mark_unhealthy). A refused connection wakes the
-probe (probe_now), so a service nobody listens for is found out within milliseconds.
+are failed now instead of at their deadline (mark_unhealthy). A refused connection asks for a
+probe before the retry (check_health), so a service nobody listens on is found out, and its
+breaker opened, within milliseconds rather than after failure_threshold calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -82,6 +85,7 @@ class Attempt:
     status: int | None = None
     response: httpx.Response | None = None
     note: str | None = None  # the breaker's last error, when it is not the message
+    refused: bool = False  # nobody accepted the connection: the one definitive "not there"
 
     @property
     def breaker_note(self) -> str:
@@ -114,7 +118,14 @@ def classify_error(exc: httpx.HTTPError) -> Attempt:
     name = type(exc).__name__
     if is_transient_error(exc):
         message = f"{name}: {str(exc) or 'connection failed'}"
-        return Attempt(AttemptVerdict.TRANSIENT, "transient", healthy=False, message=message, kind="connect")
+        return Attempt(
+            AttemptVerdict.TRANSIENT,
+            "transient",
+            healthy=False,
+            message=message,
+            kind="connect",
+            refused=isinstance(exc, httpx.ConnectError),
+        )
     return Attempt(
         AttemptVerdict.FATAL, "error", healthy=False, message=f"{name}: {exc}", kind="connect", note=name
     )
@@ -174,7 +185,8 @@ class Upstream:
         # Set by the health checker; healthy until a probe says otherwise.
         self.healthy = True
         metrics.UPSTREAM_HEALTHY.labels(service, variant).set(1)
-        self.probe_now = asyncio.Event()  # a call saw "connection refused": probe without waiting
+        # Set while the health checker runs: probe now, once for every caller asking meanwhile.
+        self.check_health: Callable[[], Awaitable[object]] | None = None
         self.last_response_at = 0.0  # monotonic time of the last HTTP answer, whatever its status
         # The timeout scope of every attempt in flight, and why mark_unhealthy cut one short.
         self._inflight: set[asyncio.Timeout] = set()
@@ -271,11 +283,15 @@ class Upstream:
             else:
                 self.breaker.record_failure(result.breaker_note)
             metrics.UPSTREAM_CALLS.labels(self.service, self.variant, result.label).inc()
+            if result.refused:
+                await self._confirm_refused(deadline)
             if result.verdict is AttemptVerdict.OK:
                 assert result.response is not None
                 return result.response
             if result.verdict is AttemptVerdict.FATAL:
                 raise self._fail(result.message, result.kind, result.status)
+            if self.breaker.held:  # the probe found it down meanwhile: no retry can succeed
+                raise self._held_open()
             delay = self._retry.backoff_s(attempt, self._rng)
             if attempt >= self._retry.max_attempts or deadline - time.monotonic() < delay + MIN_ATTEMPT_S:
                 raise self._fail(f"{result.message} (after {attempt} attempt(s))", result.kind)
@@ -285,6 +301,22 @@ class Upstream:
             )
             await asyncio.sleep(delay)
 
+    async def _confirm_refused(self, deadline: float) -> None:
+        """Nobody accepted the connection: let the health checker probe before any retry, so a
+        service that is gone opens its breaker now (the retry's admission then fails at once)."""
+        if self.check_health is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            # Shielded: the probe is shared with other callers and the probe loop.
+            await asyncio.wait_for(asyncio.shield(self.check_health()), max(0.0, deadline - time.monotonic()))
+
+    def _held_open(self) -> UpstreamError:
+        return self._fail(
+            f"circuit open: the upstream fails its readiness probe ({self.breaker.held}); "
+            "calls fail at once until it passes again",
+            "circuit_open",
+        )
+
     def _admit(self, deadline: float) -> float:
         """The budget for one more attempt; refused when none is left or the breaker is open."""
         remaining = deadline - time.monotonic()
@@ -292,11 +324,7 @@ class Upstream:
             raise self._fail("no time left before the deadline", "timeout")
         if not self.breaker.acquire():
             if self.breaker.held:
-                raise self._fail(
-                    f"circuit open: the upstream fails its readiness probe ({self.breaker.held}); "
-                    "calls fail at once until it passes again",
-                    "circuit_open",
-                )
+                raise self._held_open()
             raise self._fail(
                 f"circuit open after {self.breaker.consecutive_failures} consecutive failures "
                 f"(last: {self.breaker.last_error or 'unknown'}); next probe in "
@@ -325,8 +353,6 @@ class Upstream:
             reason = self._cut.pop(scope, None)
             return classify_timeout(exc, remaining) if reason is None else classify_unhealthy(reason)
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.ConnectError):
-                self.probe_now.set()
             return classify_error(exc)
         finally:
             self._inflight.discard(scope)
