@@ -73,6 +73,7 @@ class UpstreamProbe:
         self._passes = 0
         self._failures = 0
         self._current: asyncio.Future[None] | None = None
+        self._started_at = 0.0
         self._changed: Callable[[], Awaitable[None]] | None = None
 
     async def probe(self) -> ProbeResult:
@@ -90,7 +91,9 @@ class UpstreamProbe:
                     "timeout", f"GET {self._url} got no answer within {timeout_s * 1000:.0f} ms"
                 )
         except httpx.ConnectError as exc:
-            result = ProbeResult("refused", f"cannot connect to {up.url} ({exc or 'connection refused'})")
+            result = ProbeResult(
+                "refused", f"cannot connect to {up.url} ({str(exc) or 'connection refused'})"
+            )
         except httpx.HTTPError as exc:
             result = ProbeResult("error", f"GET {self._url} failed: {type(exc).__name__}: {exc}")
         else:
@@ -122,15 +125,27 @@ class UpstreamProbe:
                 up.mark_unhealthy(result.reason)  # every failure refreshes the reason
         return up.healthy != was
 
+    @property
+    def current(self) -> asyncio.Future[None] | None:
+        """The probe under way or last done."""
+        return self._current
+
     def check_now(self) -> asyncio.Future[None]:
-        """Probe and judge now, or join the probe already under way (one at a time)."""
-        if self._current is None or self._current.done():
+        """Probe and judge now, or join the probe under way or done less than MIN_PROBE_GAP_S
+        ago: however many calls ask, one upstream sees at most one probe at a time."""
+        fresh = time.monotonic() - self._started_at < MIN_PROBE_GAP_S
+        if self._current is None or (self._current.done() and not fresh):
+            self._started_at = time.monotonic()
             self._current = asyncio.ensure_future(self._check())
         return self._current
 
     async def _check(self) -> None:
-        if self.judge(await self.probe()) and self._changed is not None:
-            await self._changed()
+        """Never raises (but cancellation): callers only wait for it to be done."""
+        try:
+            if self.judge(await self.probe()) and self._changed is not None:
+                await self._changed()
+        except Exception:  # a bug in one probe must not end the health checks or fail a call
+            log.exception("health check of %s/%s failed", self.upstream.service, self.upstream.variant)
 
     async def run(self, changed: Callable[[], Awaitable[None]]) -> None:
         """Probe every interval until cancelled; calls that saw a refused connection may ask for
@@ -141,17 +156,10 @@ class UpstreamProbe:
         try:
             while True:
                 started = time.monotonic()
-                try:
-                    await asyncio.shield(self.check_now())
-                except Exception:  # a bug in one probe must not end the health checks
-                    log.exception(
-                        "health check of %s/%s failed", self.upstream.service, self.upstream.variant
-                    )
+                await asyncio.shield(self.check_now())  # cancelling the loop leaves it to finish
                 await asyncio.sleep(max(MIN_PROBE_GAP_S, interval - (time.monotonic() - started)))
         finally:
             self.upstream.check_health = None
-            if self._current is not None:
-                self._current.cancel()
 
 
 def serving_upstreams(pool: ServicePool) -> list[Upstream]:
@@ -176,6 +184,7 @@ class HealthMonitor:
         self.on_change = on_change
         self._client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._probes: list[UpstreamProbe] = []
         self._publish_lock = asyncio.Lock()
 
     @property
@@ -209,6 +218,7 @@ class HealthMonitor:
         )
         for up in upstreams:
             probe = UpstreamProbe(up, self.settings, self._client)
+            self._probes.append(probe)
             self._tasks.append(
                 asyncio.create_task(probe.run(self._publish), name=f"probe {up.service}/{up.variant}")
             )
@@ -225,6 +235,9 @@ class HealthMonitor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Probes under way end within their timeout; then their client may close.
+        probes, self._probes = self._probes, []
+        await asyncio.gather(*(p.current for p in probes if p.current is not None), return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

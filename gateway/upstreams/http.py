@@ -307,7 +307,8 @@ class Upstream:
         if self.check_health is None:
             return
         with contextlib.suppress(TimeoutError):
-            # Shielded: the probe is shared with other callers and the probe loop.
+            # Shielded: the probe is shared with other callers and the probe loop. It never
+            # raises; at the deadline the call stops waiting for it.
             await asyncio.wait_for(asyncio.shield(self.check_health()), max(0.0, deadline - time.monotonic()))
 
     def _held_open(self) -> UpstreamError:

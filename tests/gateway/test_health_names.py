@@ -153,13 +153,26 @@ def test_a_dead_text_service_fails_text_at_once_and_says_so_in_health_and_metric
             assert "circuit open" in again.reason and "readiness probe" in again.reason, again.reason
             async with httpx.AsyncClient(trust_env=False) as client:
                 page = (await client.get(metrics_url)).text
-            assert metric_value(page, "modgate_gateway_upstream_healthy", service="text") == 0
-            assert metric_value(page, "modgate_gateway_upstream_healthy", service="vision") == 0
-            assert metric_value(page, "modgate_gateway_upstream_healthy", service="speech") == 1
-            assert metric_value(page, "modgate_gateway_breaker_state", service="text") == 2
+            assert (
+                metric_value(page, "modgate_gateway_upstream_healthy", service="text", variant="stable") == 0
+            )
+            assert (
+                metric_value(page, "modgate_gateway_upstream_healthy", service="vision", variant="stable")
+                == 0
+            )
+            assert (
+                metric_value(page, "modgate_gateway_upstream_healthy", service="speech", variant="stable")
+                == 1
+            )
+            assert metric_value(page, "modgate_gateway_breaker_state", service="text", variant="stable") == 2
             assert metric_value(page, "modgate_gateway_modality_serving", modality="TEXT") == 0
             assert (
-                metric_value(page, "modgate_gateway_upstream_probe_duration_seconds_count", service="text")
+                metric_value(
+                    page,
+                    "modgate_gateway_upstream_probe_duration_seconds_count",
+                    service="text",
+                    variant="stable",
+                )
                 >= 1
             )
 
@@ -175,8 +188,10 @@ def test_a_dead_text_service_fails_text_at_once_and_says_so_in_health_and_metric
             assert back.state == pb.MODALITY_STATE_OK, back
             async with httpx.AsyncClient(trust_env=False) as client:
                 page = (await client.get(metrics_url)).text
-            assert metric_value(page, "modgate_gateway_upstream_healthy", service="text") == 1
-            assert metric_value(page, "modgate_gateway_breaker_state", service="text") == 0
+            assert (
+                metric_value(page, "modgate_gateway_upstream_healthy", service="text", variant="stable") == 1
+            )
+            assert metric_value(page, "modgate_gateway_breaker_state", service="text", variant="stable") == 0
             assert metric_value(page, "modgate_gateway_modality_serving", modality="TEXT") == 1
         finally:
             silent.close()
