@@ -160,11 +160,13 @@ def grpcurl_status(target: str, name: str) -> str:
     return str(json.loads(result.stdout)["status"])
 
 
-def moderate_one(gateway: Gateway, service: str, sample: Sample) -> tuple[pb.ModalityStatus, float]:
+def moderate_one(
+    gateway: Gateway, service: str, sample: Sample, timeout_s: float = 20
+) -> tuple[pb.ModalityStatus, float]:
     """One request that needs only `service`'s modality; its status and the request's wall time."""
     modality = MODALITY_OF[service]
     started = time.monotonic()
-    with gateway.client(timeout_s=20) as client:
+    with gateway.client(timeout_s=timeout_s) as client:
         if service == "text":
             verdict = client.moderate_text("see you at the match tonight")
         else:
@@ -238,8 +240,15 @@ def test_a_killed_worker_fails_its_modality_at_once_then_recovers(
     )
     print(f"{service}: {name} SERVING again {back_after + detected:.0f} s after the kill")
     assert time.monotonic() - killed_at < RESPAWN_S + 30
-    back, _ = moderate_one(gateway, service, benign)
-    assert back.state in (pb.MODALITY_STATE_OK, pb.MODALITY_STATE_UNCALIBRATED), back
+    # A fresh worker's first requests may be slow on a loaded machine: a few tries, long deadlines.
+    ran = (pb.MODALITY_STATE_OK, pb.MODALITY_STATE_UNCALIBRATED)
+    seen = []
+    for _ in range(5):
+        back, _ = moderate_one(gateway, service, benign, timeout_s=60)
+        seen.append(f"{pb.ModalityState.Name(back.state)}: {back.reason}")
+        if back.state in ran:
+            break
+    assert back.state in ran, f"{modality} never ran again after {name} was SERVING: {seen}"
     assert grpcurl_status(gateway.target, name) == "SERVING"
     page = gateway.metrics()
     assert metric_value(page, "modgate_gateway_upstream_healthy", service=service, variant="stable") == 1
