@@ -3,15 +3,23 @@
 A model service whose BentoML worker died still accepts connections (its supervisor holds the
 listening socket and respawns the worker, which then loads its model for tens of seconds), so
 calls to it hang until their deadline and a passive breaker learns nothing. Each upstream
-(stable and canary of every service) therefore gets one probe loop: GET <url><path> every
-health_check_interval_s with health_check_timeout_s, on a client of its own (never queued
-behind the upstream's busy call pool, never traced) and only ever to the configured URL.
+(stable and canary of every service) therefore gets one probe loop: a round every
+health_check_interval_s waits up to health_check_timeout_s for an answer to GET <url><path>,
+on a client of its own (never queued behind the upstream's busy call pool, never traced) and
+only ever to the configured URL.
 
   refused connection                  -> unhealthy at once (nobody listens)
-  timeout, error status, other error  -> unhealthy after health_unhealthy_threshold in a row
-  2xx                                 -> healthy after health_healthy_threshold in a row
-A timed-out probe while a real call to the upstream got an HTTP answer meanwhile is
-inconclusive (a busy service, not a dead one) and counts neither way.
+  no answer, error status, other error -> unhealthy after health_unhealthy_threshold rounds in
+                                          a row; a failed round is confirmed by the next one at
+                                          once, not an interval later
+  2xx                                 -> healthy after health_healthy_threshold rounds in a row
+A round without an answer is inconclusive, counting neither way, when a real call to the
+upstream got an HTTP answer meanwhile (a busy service, not a dead one) or when the gateway
+itself was starved (the round overran its timeout twice over).
+
+One readiness request at a time per upstream: a request that outlives its round is the next
+round's, until PROBE_GIVE_UP_S. A service that is slow to get ready (vision warms its model up
+inside /readyz) is not sent a new request every interval, whose work would pile up.
 
 Unhealthy: Upstream.mark_unhealthy (breaker held open, calls in flight failed now). Per
 modality, serving means every upstream that serves its traffic is healthy (the stable, and a
@@ -44,8 +52,10 @@ MODALITY_SERVICES: dict[Modality, tuple[str, ...]] = {
     Modality.VISUAL: ("vision",),
     Modality.TEXT: ("text",),
 }
-# The least time between the starts of two scheduled probes of one upstream.
+# The least time between two probe rounds of one upstream.
 MIN_PROBE_GAP_S = 0.05
+# A readiness request is abandoned (and a new one sent) after this long without an answer.
+PROBE_GIVE_UP_S = 10.0
 
 OnChange = Callable[[dict[Modality, bool]], Awaitable[None]]
 
@@ -61,7 +71,7 @@ class ProbeResult:
 
 
 class UpstreamProbe:
-    """One upstream's probe loop and the thresholds that turn probes into health."""
+    """One upstream's probe loop and the thresholds that turn probe rounds into health."""
 
     def __init__(
         self, upstream: Upstream, settings: OrchestrationSettings, client: httpx.AsyncClient
@@ -72,41 +82,61 @@ class UpstreamProbe:
         self._url = upstream.url + settings.health_check_path
         self._passes = 0
         self._failures = 0
+        self._request: asyncio.Task[httpx.Response] | None = None  # the readiness GET under way
+        self._request_started = 0.0
         self._current: asyncio.Future[None] | None = None
         self._started_at = 0.0
         self._changed: Callable[[], Awaitable[None]] | None = None
 
     async def probe(self) -> ProbeResult:
-        """One GET of the readiness endpoint, bounded by health_check_timeout_s."""
+        """One round: up to health_check_timeout_s for an answer to the readiness request under
+        way, sent now when none is."""
         up, timeout_s = self.upstream, self.settings.health_check_timeout_s
         started = time.monotonic()
-        try:
-            async with asyncio.timeout(timeout_s):
-                response = await self._client.get(self._url, timeout=timeout_s)
-        except (TimeoutError, httpx.TimeoutException):
-            if up.last_response_at >= started:
+        if self._request is None:
+            self._request = asyncio.create_task(self._client.get(self._url, timeout=PROBE_GIVE_UP_S))
+            self._request_started = started
+        request = self._request
+        await asyncio.wait({request}, timeout=timeout_s)
+        now = time.monotonic()
+        if request.done():
+            self._request = None
+            result = self._answer(request)
+            metrics.UPSTREAM_PROBE_SECONDS.labels(up.service, up.variant).observe(now - self._request_started)
+        else:
+            waited = now - self._request_started
+            if up.last_response_at >= started or now - started > 2 * timeout_s:
                 result = ProbeResult("inconclusive")
             else:
                 result = ProbeResult(
-                    "timeout", f"GET {self._url} got no answer within {timeout_s * 1000:.0f} ms"
+                    "timeout", f"GET {self._url} has had no answer for {waited * 1000:.0f} ms"
                 )
-        except httpx.ConnectError as exc:
-            result = ProbeResult(
-                "refused", f"cannot connect to {up.url} ({str(exc) or 'connection refused'})"
-            )
-        except httpx.HTTPError as exc:
-            result = ProbeResult("error", f"GET {self._url} failed: {type(exc).__name__}: {exc}")
-        else:
-            status = response.status_code
-            ok = 200 <= status < 300
-            result = (
-                ProbeResult("ok")
-                if ok
-                else ProbeResult("http_error", f"GET {self._url} answered HTTP {status}")
-            )
-        metrics.UPSTREAM_PROBE_SECONDS.labels(up.service, up.variant).observe(time.monotonic() - started)
+            metrics.UPSTREAM_PROBE_SECONDS.labels(up.service, up.variant).observe(now - started)
         metrics.UPSTREAM_PROBES.labels(up.service, up.variant, result.outcome).inc()
         return result
+
+    def _answer(self, request: asyncio.Task[httpx.Response]) -> ProbeResult:
+        """What a finished readiness request says."""
+        exc = None if request.cancelled() else request.exception()
+        if request.cancelled() or exc is not None:
+            if isinstance(exc, httpx.ConnectError):
+                return ProbeResult(
+                    "refused", f"cannot connect to {self.upstream.url} ({str(exc) or 'refused'})"
+                )
+            if isinstance(exc, httpx.TimeoutException):
+                return ProbeResult("timeout", f"GET {self._url} got no answer in {PROBE_GIVE_UP_S:.0f} s")
+            name = "cancelled" if exc is None else f"{type(exc).__name__}: {exc}"
+            return ProbeResult("error", f"GET {self._url} failed: {name}")
+        status = request.result().status_code
+        if 200 <= status < 300:
+            return ProbeResult("ok")
+        return ProbeResult("http_error", f"GET {self._url} answered HTTP {status}")
+
+    def close(self) -> None:
+        """Abandon the readiness request under way (the gateway stops)."""
+        if self._request is not None:
+            self._request.cancel()
+            self._request = None
 
     def judge(self, result: ProbeResult) -> bool:
         """Apply one probe's result; True when the upstream's health changed."""
@@ -157,7 +187,11 @@ class UpstreamProbe:
             while True:
                 started = time.monotonic()
                 await asyncio.shield(self.check_now())  # cancelling the loop leaves it to finish
-                await asyncio.sleep(max(MIN_PROBE_GAP_S, interval - (time.monotonic() - started)))
+                # A healthy upstream that failed a round is probed again at once: one more
+                # round confirms it (or not) without waiting an interval.
+                suspect = self.upstream.healthy and self._failures > 0
+                pause = 0.0 if suspect else interval - (time.monotonic() - started)
+                await asyncio.sleep(max(MIN_PROBE_GAP_S, pause))
         finally:
             self.upstream.check_health = None
 
@@ -238,6 +272,8 @@ class HealthMonitor:
         # Probes under way end within their timeout; then their client may close.
         probes, self._probes = self._probes, []
         await asyncio.gather(*(p.current for p in probes if p.current is not None), return_exceptions=True)
+        for probe in probes:
+            probe.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

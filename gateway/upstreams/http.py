@@ -8,9 +8,10 @@ outcome on the breaker and the call metrics in one place.
 
 The health checker (gateway/upstreams/health.py) marks an upstream unhealthy when its readiness
 probe fails: its breaker is held open, so new calls fail at once, and the attempts in flight
-are failed now instead of at their deadline (mark_unhealthy). A refused connection asks for a
-probe before the retry (check_health), so a service nobody listens on is found out, and its
-breaker opened, within milliseconds rather than after failure_threshold calls.
+are failed now instead of at their deadline (mark_unhealthy). A lost connection asks for a probe
+at once (check_health), and a refused one waits for it before any retry, so a service nobody
+listens on is found out, and its breaker opened, within milliseconds rather than after
+failure_threshold calls.
 """
 
 from __future__ import annotations
@@ -354,6 +355,8 @@ class Upstream:
             reason = self._cut.pop(scope, None)
             return classify_timeout(exc, remaining) if reason is None else classify_unhealthy(reason)
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.TransportError) and self.check_health is not None:
+                self.check_health()  # a lost connection may be a dead worker: probe now, not later
             return classify_error(exc)
         finally:
             self._inflight.discard(scope)

@@ -121,8 +121,9 @@ HEALTH = "modgate.v1.Moderation"
 MODALITY_OF = {"text": "TEXT", "vision": "VISUAL", "speech": "AUDIO"}
 ALSO_DOWN = {"text": ("AUDIO",), "vision": (), "speech": ()}
 PB_MODALITY = {"TEXT": pb.MODALITY_TEXT, "VISUAL": pb.MODALITY_VISUAL, "AUDIO": pb.MODALITY_AUDIO}
-# The gateway's defaults: a probe every second, 500 ms to answer.
-DETECT_S = 1.0 + 0.5
+# The gateway's defaults: a probe round every second, 500 ms each, unhealthy after two in a row
+# (the second right after the first).
+DETECT_S = 1.0 + 2 * 0.5
 # A respawned worker loads its model again: tens of seconds, minutes on a loaded machine.
 RESPAWN_S = 300.0
 

@@ -135,7 +135,7 @@ def test_a_dead_text_service_fails_text_at_once_and_says_so_in_health_and_metric
             # a timeout at most), not at its 10 s deadline.
             first, elapsed = await moderate_text(target, "see you at the match")
             assert first.state == pb.MODALITY_STATE_FAILED, first
-            assert elapsed < INTERVAL_S + TIMEOUT_S + 0.8, elapsed
+            assert elapsed < INTERVAL_S + 2 * TIMEOUT_S + 0.8, elapsed
             await until_status(target, "modgate.v1.Moderation/TEXT", NOT_SERVING, 2.0)
             # The gateway itself still serves (it answers, per policy); AUDIO needs text too.
             assert await health_of(target) == {

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.timeout(60)
 
 INTERVAL_S = 0.2
 TIMEOUT_S = 0.2
-# Detection takes at most an interval plus a probe timeout; the rest is a noisy 2-core machine.
-DETECT_S = INTERVAL_S + TIMEOUT_S + 0.4
+# Detection takes at most an interval plus two rounds (the default threshold 2); the rest is a
+# noisy 2-core machine.
+DETECT_S = INTERVAL_S + 2 * TIMEOUT_S + 0.4
 
 
 def settings(**kw: object) -> OrchestrationSettings:
@@ -147,7 +148,7 @@ def test_a_silent_upstream_is_found_by_its_probe_fails_its_calls_at_once_then_re
             with pytest.raises(UpstreamError) as err:
                 await up.post("/moderate", deadline=time.monotonic() + 10, json={})
             assert time.monotonic() - started < 0.05
-            assert err.value.kind == "circuit_open" and "no answer within 200 ms" in str(err.value)
+            assert err.value.kind == "circuit_open" and "has had no answer for" in str(err.value)
             assert sample("modgate_gateway_upstream_healthy", **labels) == 0
             assert sample("modgate_gateway_breaker_state", **labels) == 2
             assert sample("modgate_gateway_upstream_probes_total", **labels, outcome="timeout") >= 1
@@ -227,6 +228,68 @@ def test_a_refused_connection_opens_the_breaker_at_once() -> None:
     asyncio.run(main())
 
 
+def test_a_dropped_connection_asks_for_a_probe_at_once() -> None:
+    service = "health-dropped"
+
+    async def main() -> None:
+        dropping = False
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # A real HTTP/1.1 server until it starts dropping every connection unanswered.
+            while not dropping:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                if dropping:
+                    break
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}"
+                )
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        s = settings(health_check_interval_s=30.0)  # only the start probe and a call's request
+        p = pool(service, f"http://127.0.0.1:{port}", s)
+        monitor = HealthMonitor({service: p}, s)
+        up = p.stable
+        await monitor.start()
+        try:
+            await up.post("/x", deadline=time.monotonic() + 5, json={})
+            await wait_until(
+                lambda: (
+                    sample(
+                        "modgate_gateway_upstream_probes_total",
+                        service=service,
+                        variant="stable",
+                        outcome="ok",
+                    )
+                    >= 1
+                ),
+                2.0,
+            )
+            dropping = True
+            with pytest.raises(UpstreamError):
+                await up.post("/x", deadline=time.monotonic() + 5, json={})
+            found = await wait_until(lambda: not up.healthy, 1.0)  # not after the 30 s interval
+            assert found < 0.5 and up.breaker.held, found
+        finally:
+            await monitor.stop()
+            await p.aclose()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+
+
 def test_an_error_status_marks_unhealthy_after_the_threshold_and_a_timeout_with_answers_does_not() -> None:
     service = "health-503"
 
@@ -262,13 +325,17 @@ def test_an_error_status_marks_unhealthy_after_the_threshold_and_a_timeout_with_
 
     async def busy() -> None:
         # /readyz hangs, but real calls keep getting answers: a busy service, not a dead one.
+        answer = asyncio.Event()
+        readies: list[float] = []
+
         async def slow_ready(_request: web.Request) -> web.Response:
-            await asyncio.sleep(1)  # five probe timeouts
+            readies.append(time.monotonic())
+            await answer.wait()
             return web.Response()
 
         port = free_port()
         runner = await serve_on(port, ready=slow_ready)
-        s = settings()
+        s = settings(health_unhealthy_threshold=1)
         p = pool(service + "-busy", f"http://127.0.0.1:{port}", s)
         up = p.stable
         client = httpx.AsyncClient(trust_env=False)
@@ -286,10 +353,17 @@ def test_an_error_status_marks_unhealthy_after_the_threshold_and_a_timeout_with_
             assert not any(probe.judge(r) for r in results) and up.healthy
             caller.cancel()
             await asyncio.gather(caller, return_exceptions=True)
-            result = await probe.probe()  # no answers any more: a timeout is a timeout
+            result = await probe.probe()  # no answers any more: no answer is a failure
             assert result.outcome == "timeout" and probe.judge(result) and not up.healthy
+            assert "no answer for" in result.reason
+            # Four rounds, one readiness request: a slow /readyz is not sent another each round.
+            assert len(readies) == 1
+            answer.set()
+            late = await probe.probe()  # the same request's answer, late, is an answer
+            assert late.outcome == "ok" and len(readies) == 1
         finally:
             caller.cancel()
+            probe.close()
             await client.aclose()
             await p.aclose()
             await runner.cleanup()
