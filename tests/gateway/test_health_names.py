@@ -132,7 +132,7 @@ def test_a_dead_text_service_fails_text_at_once_and_says_so_in_health_and_metric
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         try:
             # The first request after the outage: failed once the probe finds it (an interval and
-            # a timeout at most), not at its 10 s deadline.
+            # two rounds at most), not at its 10 s deadline.
             first, elapsed = await moderate_text(target, "see you at the match")
             assert first.state == pb.MODALITY_STATE_FAILED, first
             assert elapsed < INTERVAL_S + 2 * TIMEOUT_S + 0.8, elapsed
