@@ -3,6 +3,7 @@
     python -m bench.load --start-stack                       # own local stack on free ports
     python -m bench.load --target 127.0.0.1:50051 --clients 8 --duration 60
     python -m bench.load --start-stack --kill-services       # SIGKILL speech, vision, text in turn
+    python -m bench.load --start-stack --neighbour           # the others with and without a noisy neighbour
 
 Closed loop: `--clients` callers each send one request at a time (a text-only request or one
 of a few small videos, alternating), every call with a deadline (`--deadline`). A
@@ -16,6 +17,15 @@ With --kill-services (needs --start-stack) each model service is SIGKILLed in tu
 started again; every request must still get an answer inside its deadline (a verdict,
 a degraded verdict, or a retryable status), and the recovery time is measured: from the
 restart to the first answer in which that service's modality ran again.
+
+With --neighbour the same normal callers (--normal: the usual mix, or single-title threats as
+in issue 21) run twice, alone and beside one more caller (its own bearer token: with
+--start-stack the stack gets a tokens file with both) sending the largest text requests the
+gateway admits (--neighbour-chars, default the gateway's default
+MAX_REQUEST_TEXT_UNITS x COST_CHARS_PER_UNIT = 50,000 characters as 2,000-character captions)
+from --neighbour-clients connections; it prints the others' p95 latency and success rate (a
+verdict with no FAILED or TIMED_OUT modality) in both runs and their ratio. The acceptance
+criterion (issue 21): both within 20% of the run without the neighbour.
 
 Prints a summary and writes bench/results/load.json (or --json PATH).
 
@@ -39,12 +49,17 @@ from typing import Any
 
 import grpc
 
+from gateway.auth import token_digest
 from modgate.ports import GATEWAY_TARGET
 from modgate.tools.faults import FaultRecord, inject_faults, recovery, restartable_ports
-from modgate.tools.load import default_works, run_load, summarize
+from modgate.tools.load import CallerGroup, Work, default_works, run_load, summarize
+from modgate.tools.neighbour import CUE_CHARS, caption_request, compare, threat_works
 from modgate.tools.stack import Stack, StackConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Tokens of the two callers of a --neighbour run on a stack this command starts.
+OTHERS_TOKEN = "bench-others-0123456789abcdef"
+NEIGHBOUR_TOKEN = "bench-neighbour-0123456789abcdef"
 
 
 @contextlib.contextmanager
@@ -59,6 +74,14 @@ def _local_stack(args: argparse.Namespace) -> Iterator[Stack]:
         # is too little when model restarts starve the CPU).
         "MODGATE_GATEWAY_DEADLINE_MARGIN_MS": "500",
     }
+    if args.neighbour:
+        tokens = home / "tokens.yaml"
+        tokens.write_text(
+            f"{token_digest(OTHERS_TOKEN)}: {{caller: others, policies: ['*']}}\n"
+            f"{token_digest(NEIGHBOUR_TOKEN)}: {{caller: neighbour, policies: ['*']}}\n",
+            encoding="utf-8",
+        )
+        gateway_env["MODGATE_GATEWAY_AUTH_TOKENS_FILE"] = str(tokens)
     config = StackConfig(
         ports=restartable_ports(),
         home=home,
@@ -109,11 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", type=float, default=3.0, help="seconds a killed service stays down")
     parser.add_argument("--token", help="bearer token")
     parser.add_argument("--tls-ca", type=Path, help="CA bundle (PEM) to trust: makes the channel TLS")
+    parser.add_argument("--neighbour", action="store_true", help="the others with and without a neighbour")
+    parser.add_argument("--neighbour-clients", type=int, default=2, help="the neighbour's connections")
+    parser.add_argument("--neighbour-chars", type=int, default=50_000, help="text of each neighbour request")
+    parser.add_argument("--neighbour-token", help="the neighbour's bearer token (with --target)")
+    parser.add_argument(
+        "--normal",
+        choices=("mix", "titles"),
+        default="mix",
+        help="the others' requests with --neighbour: the usual text + small videos, or single-title threats",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args(argv)
     if args.kill_services and not args.start_stack:
         parser.error("--kill-services needs --start-stack (it restarts the services it kills)")
+    if args.kill_services and args.neighbour:
+        parser.error("--neighbour and --kill-services are separate runs")
     credentials = grpc.ssl_channel_credentials(args.tls_ca.read_bytes()) if args.tls_ca else None
+    if args.neighbour:
+        return neighbour_run(args, credentials)
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as exits:
         works = default_works(Path(tmp))
@@ -173,6 +210,46 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.json}", file=sys.stderr)
     return 0 if summary["hung"] == 0 else 1
+
+
+def neighbour_run(args: argparse.Namespace, credentials: grpc.ChannelCredentials | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as exits:
+        target, token, heavy_token = args.target, args.token, args.neighbour_token
+        if args.start_stack:
+            target = exits.enter_context(_local_stack(args)).gateway_target
+            token, heavy_token = OTHERS_TOKEN, NEIGHBOUR_TOKEN
+        works = default_works(Path(tmp)) if args.normal == "mix" else threat_works()
+        normal = CallerGroup("others", works, args.clients, token, args.deadline)
+        request = caption_request(max(1, args.neighbour_chars // CUE_CHARS))
+        heavy = CallerGroup(
+            "neighbour", [Work("text", request)], args.neighbour_clients, heavy_token, args.deadline
+        )
+        report = compare(
+            target,
+            normal,
+            heavy,
+            duration_s=args.duration,
+            credentials=credentials,
+            say=lambda line: print(line, file=sys.stderr),
+        )
+    report["config"] = {k: str(v) for k, v in vars(args).items()}
+    for name in ("without_neighbour", "with_neighbour", "neighbour"):
+        run = report[name]
+        print(
+            f"{name:<18} requests {run['requests']:<5} served {run['served_rate']:.1%}  "
+            f"p95 {run['served_p95_ms']} ms  statuses {run['statuses']}"
+        )
+        for kind, figures in run["by_kind"].items():
+            print(f"  {kind:<6} OK {figures['ok']:<5} latency {figures['latency_ms']}")
+    print(
+        f"the others beside the neighbour: p95 x{report['p95_ratio']}, success rate "
+        f"x{report['served_ratio']} (acceptance: within 20%: p95 <= x1.2, success rate >= x0.8)"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}", file=sys.stderr)
+    ok = report["p95_ratio"] <= 1.2 and report["served_ratio"] >= 0.8
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ grain so it decodes like camera footage (bitrate: bench/README.md), and is cache
 bench/results/.
 Prints a table of medians (wall seconds, and CPU seconds of the process: steadier on a busy
 machine) and writes bench/results/split.json.
+
+Then the cost of more streams: the same clip remuxed (packets copied, nothing re-encoded) with
+its audio track twice, and with its video stream twice, split at the default fps=1 whole, as
+the audio part (what speech waits for with audio first) and as the video part.
 """
 
 from __future__ import annotations
@@ -100,6 +104,77 @@ async def time_workers(path: Path, options: SplitOptions, runs: int) -> list[flo
         await workers.close()
 
 
+def remuxed(path: Path, *, audio_tracks: int, video_streams: int) -> Path:
+    """`path` with its video stream and audio track copied video_streams / audio_tracks times."""
+    import av
+
+    target = path.with_name(f"{path.stem}-v{video_streams}-a{audio_tracks}.mp4")
+    if target.exists():
+        return target
+    with av.open(str(path)) as source, av.open(str(target), mode="w") as out:
+        video_in, audio_in = source.streams.video[0], source.streams.audio[0]
+        copies = {video_in.index: [], audio_in.index: []}
+        for stream, count in ((video_in, video_streams), (audio_in, audio_tracks)):
+            copies[stream.index] = [out.add_stream_from_template(stream) for _ in range(count)]
+        for packet in source.demux(video_in, audio_in):
+            if packet.dts is None:
+                continue
+            for stream in copies[packet.stream.index]:
+                packet.stream = stream
+                out.mux(packet)
+    return target
+
+
+STREAM_CASES: list[tuple[str, SplitOptions]] = [
+    ("whole", SplitOptions()),
+    ("audio part", SplitOptions(video=False)),
+    ("video part", SplitOptions(audio=False, subtitles=False)),
+]
+
+
+def time_streams(path: Path, runs: int) -> list[dict[str, Any]]:
+    """Default sampling on 1 track, 2 audio tracks, 2 video streams: whole, audio and video parts."""
+    rows = []
+    for label, audio_tracks, video_streams in (
+        ("1 audio + 1 video", 1, 1),
+        ("2 audio tracks", 2, 1),
+        ("2 video streams", 1, 2),
+    ):
+        clip_path = (
+            path
+            if audio_tracks == video_streams == 1
+            else remuxed(path, audio_tracks=audio_tracks, video_streams=video_streams)
+        )
+        for part, options in STREAM_CASES:
+            direct, cpu, media = time_direct(clip_path, options, runs)
+            rows.append(
+                {
+                    "clip": label,
+                    "part": part,
+                    "median_s": round(statistics.median(direct), 3),
+                    "runs_s": [round(s, 3) for s in direct],
+                    "cpu_median_s": round(statistics.median(cpu), 3),
+                    "audio_tracks": len(media.audio_tracks),
+                    "frames_sampled": media.info.frames_sampled,
+                    "video_frames_decoded": media.counters["video_frames_decoded"],
+                }
+            )
+    return rows
+
+
+def print_streams(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'clip':<20} {'part':<11} {'median s':>9} {'cpu s':>7} {'tracks':>7} {'frames':>7} {'decoded':>8}"
+    )
+    print("\n" + header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['clip']:<20} {row['part']:<11} {row['median_s']:>9.2f} {row['cpu_median_s']:>7.2f} "
+            f"{row['audio_tracks']:>7} {row['frames_sampled']:>7} {row['video_frames_decoded']:>8}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -166,6 +241,7 @@ def main() -> int:
             "load_avg_1m": round(os.getloadavg()[0], 2),
         },
         "results": rows,
+        "streams": time_streams(path, args.runs),
     }
     (RESULTS / "split.json").write_text(json.dumps(result, indent=2) + "\n")
 
@@ -185,6 +261,7 @@ def main() -> int:
             f"{'-' if pool is None else f'{pool:.2f}':>8} "
             f"{row['x_realtime']:>11.1f} {row['frames_sampled']:>7} {row['video_frames_decoded']:>8}"
         )
+    print_streams(result["streams"])
     print(f"\nwrote {RESULTS / 'split.json'}")
     return 0
 

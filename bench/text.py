@@ -20,6 +20,7 @@ other work on the machine inflates the figures).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
+@contextlib.contextmanager
+def running_text_service(threads: int) -> Iterator[str]:
+    """`bentoml serve` the text service on a free port for the block; yields its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     home = tempfile.mkdtemp(prefix="bench-text-bentoml-")
@@ -143,6 +146,19 @@ def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("text service did not start")
             time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
+    with running_text_service(threads) as url:
         sentences = [s for s, _ in LABELLED]
         with httpx.Client(base_url=url, timeout=120) as client:
 
@@ -176,14 +192,6 @@ def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
                 (after[1] - before[1]) / max(after[0] - before[0], 1), 2
             )
         return results
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _embed_batches(client: httpx.Client) -> tuple[float, float]:

@@ -105,7 +105,9 @@ def build_data_plane(config: GatewayConfig) -> DataPlane:
     # The upstreams file (MODGATE_GATEWAY_UPSTREAMS_FILE), or the three local services.
     pools = service_pools(settings.load_upstreams(), settings)
     workers = SplitWorkers(config.split_workers)
-    orchestrator = Orchestrator(pools, MediaSplitter(workers, config), settings)
+    orchestrator = Orchestrator(
+        pools, MediaSplitter(workers, config), settings, streams_over_limit=config.streams_over_limit
+    )
     return DataPlane(orchestrator, workers, metrics_endpoint(config), HealthMonitor(pools, settings))
 
 
@@ -119,12 +121,18 @@ def build_servicer(
         pipeline,
         # Caller tokens (off without a tokens file).
         auth=Authenticator.from_file(config.security.auth_tokens_file, policies),
-        # Bounded concurrency (+ an optional bounded wait queue): RESOURCE_EXHAUSTED when full.
+        # Bounded requests and work units in flight, fair between callers (+ an optional
+        # bounded wait queue): RESOURCE_EXHAUSTED when full.
         admission=Admission(
             max_inflight=orchestration.max_inflight or config.max_concurrent_requests,
             max_queued=orchestration.max_queued,
             queue_timeout_ms=orchestration.queue_timeout_ms,
             retry_after_ms=config.retry_after_ms,
+            max_units=orchestration.max_inflight_units,
+            max_request_units=orchestration.max_request_units,
+            max_request_text_units=orchestration.max_request_text_units,
+            caller_share=orchestration.caller_share,
+            caller_idle_s=orchestration.caller_idle_s,
         ),
         intake=MediaIntake(config, FetchPolicy.from_config(config)),
     )

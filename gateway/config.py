@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions
+from gateway.media.limits import FrameStrategy, MediaLimits, MiB, SplitOptions, StreamsOverLimit
 from gateway.security_config import SecuritySettings
 from gateway.upstreams.config import OrchestrationSettings
 from modgate.policy import DEFAULT_POLICY_DIR
@@ -73,6 +73,13 @@ class GatewayConfig(BaseSettings):
     max_height: int = Field(default=4096, ge=16)
     max_pixels: int = Field(default=4096 * 2160, ge=256)
     max_streams: int = Field(default=8, ge=1)
+    # Every audio track is transcribed and every video stream sampled (the frame budget shared
+    # between them) up to these, the default-disposition stream first; what happens to the rest
+    # is streams_over_limit (review: reported, the verdict degraded and at least REVIEW; ignore:
+    # reported, the verdict degraded; reject: RESOURCE_EXHAUSTED). See StreamsOverLimit.
+    max_audio_tracks: int = Field(default=4, ge=1)
+    max_video_streams: int = Field(default=2, ge=1)
+    streams_over_limit: StreamsOverLimit = StreamsOverLimit.REVIEW
     max_subtitle_cues: int = Field(default=10_000, ge=1)
     max_subtitle_chars: int = Field(default=1_000_000, ge=1)
     decode_budget_s: float = Field(default=60.0, gt=0)
@@ -129,6 +136,9 @@ class GatewayConfig(BaseSettings):
             max_height=self.max_height,
             max_pixels=self.max_pixels,
             max_streams=self.max_streams,
+            max_audio_tracks=self.max_audio_tracks,
+            max_video_streams=self.max_video_streams,
+            reject_extra_streams=self.streams_over_limit is StreamsOverLimit.REJECT,
             max_subtitle_cues=self.max_subtitle_cues,
             max_subtitle_chars=self.max_subtitle_chars,
             decode_budget_s=self.decode_budget_s,

@@ -1,4 +1,4 @@
-"""One request's identity, deadline, policy and stage timings, shared by every stage it passes."""
+"""One request's identity, deadline, policy, admission and stage timings, shared by every stage it passes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from gateway.admission import Ticket
+from gateway.cost import WorkCost
 from modgate.policy import Policy
 
 
@@ -17,6 +19,10 @@ class RequestContext:
     policy: Policy
     # Stage name -> wall time in ms, in the order stages ran (queueing, split, speech, fusion...).
     timings: dict[str, float] = field(default_factory=dict)
+    # Its admission (slot and work units; the split charges what only it knows) and what was
+    # charged at admission. None outside the server (tests, tools).
+    ticket: Ticket | None = None
+    cost: WorkCost = field(default_factory=WorkCost)
 
     @staticmethod
     def new_request_id() -> str:

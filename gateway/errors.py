@@ -50,7 +50,7 @@ class BadField(InvalidArgument):
 
 
 class EmptyMedia(InvalidArgument):
-    """Zero media bytes where media was expected."""
+    """Nothing to moderate: zero media bytes where media was expected, or no media and no text."""
 
 
 class UnsupportedMedia(InvalidArgument):
@@ -104,6 +104,10 @@ class TooManySubtitleCues(LimitExceeded):
 
 class DecodeBudgetExceeded(LimitExceeded):
     """Decoding took longer than the configured time budget."""
+
+
+class RequestTooCostly(LimitExceeded):
+    """One request's work units (text characters, frames, audio seconds) over the per-request maximum."""
 
 
 class Overloaded(LimitExceeded):

@@ -11,6 +11,8 @@ Rules, all read from the policy:
   is the max over the modalities that counted (or noisy-or, if the policy says so).
 - Only modalities in state OK count. UNCALIBRATED scores never reach a decision; FAILED /
   TIMED_OUT / UNCALIBRATED modalities apply the policy's failure action (ignore, review, error).
+- `degraded`: something the policy needed did not run: a FAILED or TIMED_OUT modality (any
+  action), or an UNCALIBRATED one whose action is not `ignore`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ class FusionInput:
     frames: list[FrameScore] = field(default_factory=list)
     frame_model: ModelInfo | None = None
     frame_interval_ms: int = 1000  # sampling interval, the end time of a frame's evidence
+    # The container stream behind text items (by id: subtitle cues, each audio track's
+    # transcript) and frames (by FrameScore.index); evidence reports it (-1: none).
+    item_streams: dict[str, int] = field(default_factory=dict)
+    frame_streams: list[int] = field(default_factory=list)
+
+    def frame_stream(self, frame: FrameScore) -> int:
+        return self.frame_streams[frame.index] if 0 <= frame.index < len(self.frame_streams) else -1
 
 
 @dataclass
@@ -184,7 +193,7 @@ def _text_modality(item: TextItem) -> Modality:
 
 
 def _text_candidates(
-    texts: Iterable[ScoredText], policy: Policy, weights: dict[Modality, float]
+    texts: Iterable[ScoredText], policy: Policy, weights: dict[Modality, float], streams: dict[str, int]
 ) -> tuple[dict[tuple[str, Modality], float], list[_Candidate]]:
     best: dict[tuple[str, Modality], float] = {}
     candidates: list[_Candidate] = []
@@ -217,9 +226,19 @@ def _text_candidates(
                 span_start=match.span_start if match and match.span_start is not None else -1,
                 span_end=match.span_end if match and match.span_end is not None else -1,
                 signal=signal,
+                stream_index=streams.get(scored.item.id, -1),
             )
             candidates.append(_Candidate(category, modality, weighted, evidence))
     return best, candidates
+
+
+def _frame_series(inp: FusionInput) -> dict[int, list[FrameScore]]:
+    """The frames of each video stream, in time order: the temporal rules hold within one
+    stream (two streams showing the same moment are not two frames of it)."""
+    series: dict[int, list[FrameScore]] = {}
+    for frame in sorted(inp.frames, key=lambda f: (f.timestamp_ms, f.index)):
+        series.setdefault(inp.frame_stream(frame), []).append(frame)
+    return series
 
 
 def _visual_candidates(
@@ -228,12 +247,19 @@ def _visual_candidates(
     best: dict[tuple[str, Modality], float] = {}
     candidates: list[_Candidate] = []
     notes: list[str] = []
-    frames = sorted(inp.frames, key=lambda f: (f.timestamp_ms, f.index))
+    streams = _frame_series(inp)
     for category, rule in inp.policy.vision_categories().items():
-        series = [(f.timestamp_ms, f.scores.get(category, 0.0)) for f in frames]
-        level, hits = sustained_level(series, rule)
-        peak = max((s for _, s in series), default=0.0)
         review = inp.policy.categories[category].thresholds.review
+        level, peak = 0.0, 0.0
+        for stream, frames in streams.items():
+            series = [(f.timestamp_ms, f.scores.get(category, 0.0)) for f in frames]
+            stream_level, hits = sustained_level(series, rule)
+            level, peak = max(level, stream_level), max([peak, *(s for _, s in series)])
+            if stream_level * weight <= 0.0 or stream_level * weight < review * EVIDENCE_FLOOR_SHARE:
+                continue
+            for pos in hits:
+                evidence = _frame_evidence(inp, frames[pos], category, weight, variant, stream)
+                candidates.append(_Candidate(category, Modality.VISUAL, evidence.score, evidence))
         if peak >= review and level < review:
             notes.append(
                 f"VISUAL {category}: a frame scored {peak:.2f} but the temporal rule needs "
@@ -241,28 +267,28 @@ def _visual_candidates(
                 + (f" or >= {rule.min_seconds:g} s" if rule.min_seconds > 0 else "")
                 + f"; counted {level * weight:.2f}"
             )
-        weighted = level * weight
-        best[(category, Modality.VISUAL)] = weighted
-        if weighted <= 0.0 or weighted < review * EVIDENCE_FLOOR_SHARE:
-            continue
-        for pos in hits:
-            frame = frames[pos]
-            evidence = pb.Evidence(
-                category=category,
-                score=frame.scores.get(category, 0.0) * weight,
-                modality=pb.MODALITY_VISUAL,
-                source=pb.SOURCE_FRAME,
-                start_ms=max(0, frame.timestamp_ms),
-                end_ms=max(0, frame.timestamp_ms + inp.frame_interval_ms),
-                snippet=frame.best_prompts.get(category, ""),
-                frame_index=frame.index,
-                model=_model_ref(inp.frame_model, variant),
-                span_start=-1,
-                span_end=-1,
-                signal="zero-shot",
-            )
-            candidates.append(_Candidate(category, Modality.VISUAL, evidence.score, evidence))
+        best[(category, Modality.VISUAL)] = level * weight
     return best, candidates, notes
+
+
+def _frame_evidence(
+    inp: FusionInput, frame: FrameScore, category: str, weight: float, variant: str, stream: int
+) -> pb.Evidence:
+    return pb.Evidence(
+        category=category,
+        score=frame.scores.get(category, 0.0) * weight,
+        modality=pb.MODALITY_VISUAL,
+        source=pb.SOURCE_FRAME,
+        start_ms=max(0, frame.timestamp_ms),
+        end_ms=max(0, frame.timestamp_ms + inp.frame_interval_ms),
+        snippet=frame.best_prompts.get(category, ""),
+        frame_index=frame.index,
+        model=_model_ref(inp.frame_model, variant),
+        span_start=-1,
+        span_end=-1,
+        signal="zero-shot",
+        stream_index=stream,
+    )
 
 
 def _combine(scores: Iterable[float], method: str) -> float:
@@ -300,7 +326,7 @@ def fuse(inp: FusionInput) -> Fused:
     reasons: list[str] = []
 
     best, candidates = _text_candidates(
-        (t for t in inp.texts if _text_modality(t.item) in counted), policy, weights
+        (t for t in inp.texts if _text_modality(t.item) in counted), policy, weights, inp.item_streams
     )
     if Modality.VISUAL in counted:
         v_best, v_candidates, notes = _visual_candidates(
@@ -370,7 +396,12 @@ def _apply_failures(
         action = _failure_action(policy, outcome.state)
         if action is None:
             continue
-        degraded = True
+        # Degraded = something the policy needed did not run. A modality that failed or timed
+        # out always is; an uncalibrated one only when the policy counts on it (on_uncalibrated
+        # review/error): with `ignore` the policy decides without it by design, and every local
+        # stack (no CLIP weights) would otherwise report every video verdict degraded.
+        if outcome.state != State.UNCALIBRATED or action != FailureAction.IGNORE:
+            degraded = True
         what = f"{modality.value} {outcome.state.value}" + (f" ({outcome.reason})" if outcome.reason else "")
         rule = f"failure.{_FAILURE_FIELD[outcome.state]}={action.value}"
         if action == FailureAction.ERROR:

@@ -137,9 +137,18 @@ SHADOW_DISAGREEMENTS = Counter(
 )
 INFLIGHT = Gauge("modgate_gateway_inflight", "Requests being processed.", registry=REGISTRY)
 QUEUED = Gauge("modgate_gateway_queued", "Requests waiting for an admission slot.", registry=REGISTRY)
+INFLIGHT_UNITS = Gauge(
+    "modgate_gateway_inflight_units", "Work units held by the requests being processed.", registry=REGISTRY
+)
+TEXT_BATCHES_WAITING = Gauge(
+    "modgate_gateway_text_batches_waiting",
+    "Text batches of multi-batch requests waiting for the text service (they yield to small requests).",
+    ["variant"],
+    registry=REGISTRY,
+)
 REJECTED = Counter(
     "modgate_gateway_rejected",
-    "Requests turned away by admission control (full, queue_timeout).",
+    "Requests turned away by admission control (full, units, caller_share, queue_timeout, too_costly).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from gateway.context import RequestContext
 from gateway.job import ModerationJob
 from gateway.media.split_stage import Splitter
-from gateway.media.types import SplitMedia
+from gateway.media.types import SplitMedia, StreamKind, StreamReport
 from modgate.v1 import moderation_pb2 as pb
 
 
@@ -44,6 +44,32 @@ def media_info_proto(media: SplitMedia | None) -> pb.MediaInfo:
         subtitle_streams=info.subtitle_streams,
         frames_sampled=info.frames_sampled,
         undecodable_streams=list(info.undecodable_streams),
+        streams=[stream_proto(r) for r in info.streams],
+    )
+
+
+_STREAM_KIND_PB = {
+    StreamKind.AUDIO: pb.STREAM_KIND_AUDIO,
+    StreamKind.VIDEO: pb.STREAM_KIND_VIDEO,
+    StreamKind.SUBTITLE: pb.STREAM_KIND_SUBTITLE,
+    StreamKind.ATTACHMENT: pb.STREAM_KIND_ATTACHMENT,
+    StreamKind.DATA: pb.STREAM_KIND_DATA,
+}
+
+
+def stream_proto(report: StreamReport) -> pb.MediaStream:
+    return pb.MediaStream(
+        index=report.index,
+        kind=_STREAM_KIND_PB[report.kind],
+        codec=report.codec,
+        language=report.language,
+        is_default=report.default,
+        moderated=report.moderated,
+        reason=report.reason,
+        over_limit=report.over_limit,
+        width=report.width,
+        height=report.height,
+        frames_sampled=report.frames_sampled,
     )
 
 

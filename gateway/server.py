@@ -1,12 +1,14 @@
 """The modgate.v1.Moderation servicer: auth, admission, validation and one call per request.
 
-Per RPC: authenticate the caller (before it can take a slot) -> admit (concurrency limit,
-bounded wait) -> validate the request and authorize its policy and media_uri -> open its
-media (gateway/media/intake.py: inline bytes, spooled stream, file:// or fetched URI) -> one
-ModerationJob (gateway/job.py) to the VerdictPipeline -> its Verdict back to the caller, all
-under the request's deadline. Every refusal is a typed GatewayError mapped to its status by
-gateway.errors.grpc_status. What the pipeline is, and how the server around this servicer is
-built and run, is gateway/app.py's business.
+Per RPC: authenticate the caller -> validate the request and authorize its policy and
+media_uri -> price it in work units (gateway/cost.py; over the per-request maximum:
+RESOURCE_EXHAUSTED) -> admit it (slots, units in flight, the caller's fair share, bounded
+wait; gateway/admission.py) -> open its media (gateway/media/intake.py: inline bytes, spooled
+stream, file:// or fetched URI; no media and no text: INVALID_ARGUMENT) -> one ModerationJob
+(gateway/job.py) to the VerdictPipeline -> its Verdict back to the caller, all under the
+request's deadline. Nothing takes a slot before it is authenticated and valid. Every refusal
+is a typed GatewayError mapped to its status by gateway.errors.grpc_status. What the pipeline
+is, and how the server around this servicer is built and run, is gateway/app.py's business.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from contextlib import AbstractAsyncContextManager
 import grpc
 
 from gateway import metrics
-from gateway.admission import Admission
-from gateway.auth import Authenticator
+from gateway.admission import Admission, Ticket
+from gateway.auth import Authenticator, Caller
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext
-from gateway.errors import BadField, DeadlineExceeded, GatewayError, grpc_status
+from gateway.cost import WorkCost, request_cost
+from gateway.errors import BadField, DeadlineExceeded, EmptyMedia, GatewayError, grpc_status
 from gateway.job import ModerationJob, ModerationRequest
 from gateway.media.intake import MediaIntake, MediaSource
 from gateway.pipeline import VerdictPipeline
-from gateway.validation import validate_request
+from gateway.validation import has_text, validate_request
 from modgate.policy import Policy
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -93,20 +96,28 @@ class ModerationService(pb_grpc.ModerationServicer):
     ) -> pb.Verdict:
         started = time.monotonic()
         ctx: RequestContext | None = None
-        admitted = False
+        ticket: Ticket | None = None
         status, decision = "INTERNAL", None
         try:
-            # Before admission: an unauthenticated caller never takes a slot.
+            # Before admission: an unauthenticated or invalid request never takes a slot.
             caller = self.auth.authenticate(context.invocation_metadata())
-            remaining = context.time_remaining()
-            queued_s = await self.admission.acquire(None if remaining is None else started + remaining)
-            admitted = True
-            admitted_at = time.monotonic()
             policy = validate_request(request, self.policies, self.config.default_policy, streamed=streamed)
             self.auth.authorize(caller, policy.name, request.media_uri)
-            ctx = self._context(request, context, policy)
-            ctx.record("validate", admitted_at)
-            ctx.timings["queueing"] = queued_s * 1000.0
+            cost = self._cost(request, streamed=streamed)
+            rates = self.config.orchestration.cost_rates()
+            units, text_units = rates.units(cost), rates.text_units(cost)
+            self.admission.check_request(units, text_units, cost.describe())
+            validated_s = time.monotonic() - started
+            remaining = context.time_remaining()
+            ticket = await self.admission.acquire(
+                None if remaining is None else started + remaining,
+                caller=caller_key(caller, context.peer()),
+                units=units,
+                text_units=text_units,
+            )
+            ctx = self._context(request, context, policy, ticket, cost)
+            ctx.timings["validate"] = validated_s * 1000.0  # authentication, validation, pricing
+            ctx.timings["queueing"] = ticket.waited_s * 1000.0
             verdict = await self._moderate(request, ctx, open_media)
             log.info(
                 "request %s ok in %.0f ms (%s)",
@@ -127,8 +138,8 @@ class ModerationService(pb_grpc.ModerationServicer):
             log.exception("request %s failed: internal error", request_id or "-")
             await self._abort(context, exc, request_id)
         finally:
-            if admitted:
-                self.admission.release()
+            if ticket is not None:
+                self.admission.release(ticket)
             metrics.record_request(status, decision, time.monotonic() - started)
         raise AssertionError("unreachable: abort raises")
 
@@ -138,6 +149,12 @@ class ModerationService(pb_grpc.ModerationServicer):
         """proto -> ModerationJob -> pipeline -> Verdict, within the request's deadline."""
         try:
             async with asyncio.timeout(max(ctx.remaining_s(), 0.0)), open_media(ctx) as media:
+                if media is None and not has_text(request):
+                    raise EmptyMedia(
+                        "nothing to moderate: the request has no media (media, media_uri or "
+                        "ModerateStream data) and no title, description, hashtags or captions; send "
+                        "the video, its text, or both"
+                    )
                 job = ModerationJob(ModerationRequest.from_proto(request), media, ctx)
                 return await self.pipeline.run(job)
         except TimeoutError:
@@ -145,8 +162,20 @@ class ModerationService(pb_grpc.ModerationServicer):
                 "the deadline passed before a verdict could be formed; allow a longer deadline"
             ) from None
 
+    def _cost(self, request: pb.ModerateRequest, *, streamed: bool) -> WorkCost:
+        """What admission knows of the request's cost: its own text, and the frame cap for media."""
+        visual = pb.MODALITY_VISUAL not in request.options.skip_modalities
+        frame_cap = self.config.split_options(max_frames=request.options.max_frames).max_frames
+        has_media = streamed or bool(request.media) or bool(request.media_uri)
+        return request_cost(request, has_media=has_media, frame_cap=frame_cap if visual else 0)
+
     def _context(
-        self, request: pb.ModerateRequest, context: grpc.aio.ServicerContext, policy: Policy
+        self,
+        request: pb.ModerateRequest,
+        context: grpc.aio.ServicerContext,
+        policy: Policy,
+        ticket: Ticket,
+        cost: WorkCost,
     ) -> RequestContext:
         remaining = context.time_remaining()
         budget = self.config.default_deadline_s if remaining is None else remaining
@@ -154,6 +183,8 @@ class ModerationService(pb_grpc.ModerationServicer):
             request_id=request.request_id or RequestContext.new_request_id(),
             deadline=time.monotonic() + budget,
             policy=policy,
+            ticket=ticket,
+            cost=cost,
         )
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: BaseException, request_id: str) -> None:
@@ -162,3 +193,17 @@ class ModerationService(pb_grpc.ModerationServicer):
         if trailers:
             context.set_trailing_metadata(trailers)
         await context.abort(code, message)
+
+
+def caller_key(caller: Caller | None, peer: str) -> str:
+    """Who a request counts against for fairness: the authenticated caller's name, else the
+    peer's IP address without the port ("ipv4:10.0.0.5:41234" -> "10.0.0.5"), so the many
+    connections of one client host are one caller."""
+    if caller is not None:
+        return f"caller:{caller.name}"
+    kind, _, rest = (peer or "").partition(":")
+    if kind == "ipv4":
+        return "peer:" + rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return "peer:" + rest.rsplit(":", 1)[0].strip("[]")
+    return "peer:" + (peer or "unknown")

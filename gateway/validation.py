@@ -56,7 +56,26 @@ def validate_request(
     if policy is None:
         known = ", ".join(sorted(policies))
         raise _bad("policy", f"unknown policy {name[:64]!r}; this gateway has: {known}")
+    skips_all = set(request.options.skip_modalities) >= _MODALITIES
+    if skips_all and not policy.requests.allow_skip_all_modalities:
+        raise _bad(
+            "options.skip_modalities",
+            f"skips AUDIO, VISUAL and TEXT, leaving nothing to moderate; policy {policy.name!r} does not "
+            "allow that (requests.allow_skip_all_modalities: false): run at least one modality",
+        )
     return policy
+
+
+def has_text(request: pb.ModerateRequest) -> bool:
+    """Whether the request carries any text of its own to moderate."""
+    return any(
+        (
+            request.title.strip(),
+            request.description.strip(),
+            any(tag.strip() for tag in request.hashtags),
+            any(cue.text.strip() for cue in request.captions),
+        )
+    )
 
 
 def _validate_ids(request: pb.ModerateRequest) -> None:

@@ -20,6 +20,14 @@ DEFAULT_POLICY_DIR = Path(__file__).parent / "policies"
 
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 
+# Bank names: directory names in the bank directory and keys of a policy's `banks:`.
+BANK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+# HMA's defaults (threatexchange PDQ_CONFIDENT_MATCH_THRESHOLD and PdqSignal.QUALITY_THRESHOLD;
+# a test keeps them equal): PDQ Hamming distance, of 256 bits, up to which two frames are the
+# same picture, and the PDQ quality (0-100) below which a frame is too featureless to match.
+PDQ_MAX_DISTANCE = 31
+PDQ_MIN_QUALITY = 50
+
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and the field."""
@@ -108,6 +116,15 @@ class Failure(_Strict):
     on_uncalibrated: FailureAction = FailureAction.IGNORE
 
 
+class Requests(_Strict):
+    """What a request may ask of this policy."""
+
+    # A request whose ModerateOptions.skip_modalities leave nothing to run (every modality, or
+    # every one its media and text have) is INVALID_ARGUMENT unless this is true: a verdict with
+    # nothing moderated would read as ALLOW.
+    allow_skip_all_modalities: bool = False
+
+
 class Profanity(_Strict):
     enabled: bool = True
     category: str = "harassment"
@@ -123,6 +140,38 @@ class Fusion(_Strict):
     )
 
 
+class BankAction(StrEnum):
+    BLOCK = "BLOCK"
+    REVIEW = "REVIEW"
+
+
+class VideoMatchRule(_Strict):
+    """When PDQ frame matches against one bank count for a whole video.
+
+    fraction: matched frames / the video's frames at or above the bank's quality floor;
+    seconds: the time the matched frames stand for (each sampled frame covers the time up to
+    the next one). `require: any` fires when one given threshold is met, `all` when every
+    given one is; with neither given, one matched frame is enough.
+    """
+
+    min_fraction: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.25
+    min_seconds: Annotated[float, Field(gt=0.0)] | None = 3.0
+    require: Literal["any", "all"] = "any"
+
+
+class BankRule(_Strict):
+    """What a match against one hash bank (see modgate/banks) means under this policy."""
+
+    category: str
+    action: BankAction = BankAction.BLOCK
+    pdq_max_distance: int = Field(default=PDQ_MAX_DISTANCE, ge=0, le=63)
+    pdq_min_quality: int = Field(default=PDQ_MIN_QUALITY, ge=0, le=100)
+    video: VideoMatchRule = Field(default_factory=VideoMatchRule)
+    # An MD5/SHA-256 hit on the uploaded bytes returns the verdict before splitting or calling
+    # any model (the verdict lists the skipped stages and why).
+    exact_short_circuit: bool = True
+
+
 class Policy(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     version: str = Field(min_length=1)
@@ -131,11 +180,18 @@ class Policy(_Strict):
     profanity: Profanity = Field(default_factory=Profanity)
     fusion: Fusion = Field(default_factory=Fusion)
     failure: Failure = Field(default_factory=Failure)
+    # Hash banks consulted for this policy: bank name -> what a match means. Every bank named
+    # here must exist in the bank directory (modgate.banks.checks fails the start otherwise).
+    banks: dict[Annotated[str, Field(pattern=BANK_NAME_PATTERN)], BankRule] = Field(default_factory=dict)
+    requests: Requests = Field(default_factory=Requests)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
         if self.profanity.enabled and self.profanity.category not in self.categories:
             raise ValueError(f"profanity.category {self.profanity.category!r} is not a category")
+        for bank, rule in self.banks.items():
+            if rule.category not in self.categories:
+                raise ValueError(f"banks.{bank}.category {rule.category!r} is not a category")
         return self
 
     @property

@@ -80,6 +80,47 @@ class VisionInfo(_Wire):
     policies: list[PolicyRef]
 
 
+class FrameHash(_Wire):
+    """One request frame's PDQ hash: the video's timed hash sequence, frame by frame."""
+
+    index: int  # position in the request's frame list
+    timestamp_ms: int
+    pdq: str  # 64 hex digits ("" when the frame could not be decoded)
+    quality: int  # PDQ quality 0-100; frames under a bank's pdq_min_quality are not matched
+
+
+class HashMatch(_Wire):
+    """A request frame within a bank's PDQ distance of a banked entry (evidence, not a decision)."""
+
+    bank: str
+    entry_id: str
+    category: str  # the policy's category for the bank
+    distance: int  # Hamming distance, of 256 bits
+    frame_index: int  # position in the request's frame list
+    timestamp_ms: int  # the frame's time in the moderated media
+    quality: int  # PDQ quality of the request frame
+    signal_type: Literal["pdq"] = "pdq"
+    entry_category: str = ""  # the category the entry was banked under
+    content_id: str = ""  # the banked content the entry came from
+    content_ms: int | None = None  # where the banked frame sits in that content
+
+
+class BankRef(_Wire):
+    """A bank as consulted: which snapshot (generation) and how big."""
+
+    name: str
+    generation: int
+    entries: int
+
+
+class HashResult(_Wire):
+    frames: list[FrameHash]  # every request frame, in request order
+    matches: list[HashMatch]  # by frame, then distance; at most a few per frame and bank
+    banks: list[BankRef]  # the policy's banks that were consulted
+    notes: list[str] = Field(default_factory=list)  # e.g. a policy bank missing from the bank directory
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
 class VisionResult(_Wire):
     frames: list[FrameScore]
     duplicates_skipped: int
@@ -87,6 +128,9 @@ class VisionResult(_Wire):
     model: ModelInfo
     policy: PolicyRef
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    # PDQ hashes of the frames and their matches in the policy's hash banks (None: the policy
+    # names no bank). Independent of the model: present when it runs uncalibrated too.
+    hashes: HashResult | None = None
 
 
 # --- text -------------------------------------------------------------------------------

@@ -12,6 +12,20 @@ from enum import StrEnum
 MiB = 1024 * 1024
 
 
+class StreamsOverLimit(StrEnum):
+    """What happens to audio tracks / video streams past max_audio_tracks / max_video_streams.
+
+    REVIEW and IGNORE moderate the first streams (the default one first, then container
+    order) and report the rest in the verdict (MediaInfo.streams, reasons), which is marked
+    degraded; REVIEW also makes the decision at least REVIEW, as the default policy does for
+    a modality that did not run. REJECT refuses the media (RESOURCE_EXHAUSTED) before
+    decoding it."""
+
+    REVIEW = "review"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
 class FrameStrategy(StrEnum):
     # Frames at a fixed rate (frame_sample_fps), spread over the whole video.
     FPS = "fps"
@@ -31,6 +45,12 @@ class MediaLimits:
     max_height: int = 4096
     max_pixels: int = 4096 * 2160
     max_streams: int = 8
+    # Audio tracks transcribed and video streams sampled (the default stream first, then
+    # container order). Past them a stream is not decoded and is reported as over the limit,
+    # or the media is refused (TooManyStreams) when reject_extra_streams.
+    max_audio_tracks: int = 4
+    max_video_streams: int = 2
+    reject_extra_streams: bool = False
     max_subtitle_cues: int = 10_000
     max_subtitle_chars: int = 1_000_000
     # Wall-clock budget for one split (open + demux + decode), checked between packets.

@@ -67,9 +67,12 @@ class MediaSplitter:
             else:
                 media = await self.workers.split(source, options, limits, deadline_s=ctx.remaining_s())
             info = media.info
-            streams = int(info.has_audio) + int(info.has_video) + info.subtitle_streams
-            span.set_attribute(telemetry.Attr.STREAM_COUNT, streams)
+            span.set_attribute(telemetry.Attr.STREAM_COUNT, len(info.streams))
             span.set_attribute(telemetry.Attr.FRAME_COUNT, len(media.frames))
+            span.set_attribute("modgate.audio_tracks", len(media.audio_tracks))
             span.set_attribute("modgate.audio_seconds", round(media.audio_duration_s, 3))
+            not_moderated = info.not_moderated()
+            if not_moderated:
+                span.set_attribute("modgate.streams_not_moderated", [r.index for r in not_moderated])
         ctx.record("split", started)
         return media

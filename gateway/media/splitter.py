@@ -1,6 +1,7 @@
-"""Split a container (mp4, mov, webm, mkv) into 16 kHz mono audio, sampled RGB frames and
-subtitle text, with hard limits. Synchronous and CPU-bound: the gateway runs it in a worker
-process (gateway.media.worker), tests may call it directly.
+"""Split a container (mp4, mov, webm, mkv) into 16 kHz mono audio (one track per audio stream),
+sampled RGB frames (of each video stream) and subtitle text, with hard limits. Synchronous and
+CPU-bound: the gateway runs it in a worker process (gateway.media.worker), tests may call it
+directly.
 
 Hostile input is bounded everywhere: the byte size and declared geometry are checked before
 decoding, only whitelisted demuxers are allowed (no playlist/concat demuxers that open other
@@ -10,9 +11,13 @@ kept frames by max_frames and subtitle text by the cue limits.
 This module opens the container and runs one split in three phases: prepare (check what the
 container declares, select streams, set up decoders), demux (one pass over the packets) and
 result (judge what was decoded, build SplitMedia). The pieces it drives live beside it:
-gateway.media.streams (stream selection and state, the timeline, the time budget),
-gateway.media.sampling (which frames to keep and which packets to skip), gateway.media.audio
-(16 kHz resampling) and gateway.media.subtitles (cue text).
+gateway.media.streams (stream selection within the audio-track / video-stream limits, stream
+state, the timeline, the time budget), gateway.media.video (one lane per video stream sampled,
+over gateway.media.sampling: which frames to keep and which packets to skip),
+gateway.media.audio (16 kHz resampling, one sink per audio track), gateway.media.subtitles (cue
+text) and gateway.media.inventory (every stream of the container, and why one was not
+moderated). Media with one audio and one video stream splits exactly as it did before several
+were read.
 
 Subtitle cues past the end of the audio and video (a 2 s video with a cue at 400 s) are kept:
 a player's timeline runs to the last cue, so a viewer can see them. They count against
@@ -44,19 +49,21 @@ from gateway.errors import (
     UnsupportedMedia,
 )
 from gateway.media.audio import AudioSink
+from gateway.media.inventory import decoded_streams, is_default, language, stream_reports
 from gateway.media.limits import FrameStrategy, MediaLimits, SplitOptions
-from gateway.media.sampling import FramePicker, KeyframeSkipper
 from gateway.media.streams import (
     Clock,
     Selection,
     StreamState,
     Timeline,
+    check_stream_limits,
     declared_duration_s,
     reason,
     select_streams,
 )
 from gateway.media.subtitles import CueCollector
-from gateway.media.types import MediaInfo, SplitMedia
+from gateway.media.types import AudioTrack, MediaInfo, SplitMedia
+from gateway.media.video import VideoLane, frame_share, frame_time_s
 
 # Demuxers FFmpeg may pick. Probing hostile bytes must never select a playlist-style demuxer
 # (hls, concat...) that would open other files or URLs.
@@ -145,19 +152,14 @@ def _open(source: bytes | Path, head: bytes, max_pixels: int) -> Any:
 class _Demux:
     """What prepare() set up for the pass over the packets, and what that pass collects."""
 
-    present: Selection  # the streams the container has (reported even when not decoded)
-    video: Any | None  # the streams decoded: present and asked for
-    audio: Any | None
+    present: Selection  # the streams read (reported even when not decoded)
+    lanes: dict[int, VideoLane]  # the video streams decoded (present, asked for), by index
+    audio: dict[int, AudioSink]  # the audio streams decoded, by stream index, in Selection order
     subtitles: list[Any]
-    width: int  # of the present video stream (0: none)
+    width: int  # of the first video stream (0: none)
     height: int
     states: dict[int, StreamState]  # by stream index: every stream demuxed
     timeline: Timeline
-    picker: FramePicker | None
-    skipper: KeyframeSkipper | None
-    # Let the decoder drop frames no other frame references unless the picker may keep them.
-    skip_nonref: bool
-    audio_sink: AudioSink | None
     cues: CueCollector
 
 
@@ -180,9 +182,9 @@ class _Splitter:
         demux = self._prepare()
         decode_started = time.monotonic()
         self._demux(demux)
-        audio = demux.audio_sink.finish() if demux.audio_sink is not None else None
+        tracks = self._audio_tracks(demux)
         self.timings["decode"] = (time.monotonic() - decode_started) * 1000.0
-        return self._result(demux, audio)
+        return self._result(demux, tracks)
 
     # --- checks before decoding -------------------------------------------------------------
 
@@ -237,64 +239,57 @@ class _Splitter:
 
     def _prepare(self) -> _Demux:
         self._check_declared()
-        present = select_streams(self.container, self.undecodable)
-        if present.video is None and present.audio is None and not present.subtitles and not self.undecodable:
+        limits, options = self.limits, self.options
+        present = select_streams(
+            self.container, self.undecodable, limits.max_video_streams, limits.max_audio_tracks
+        )
+        if not present.video and not present.audio and not present.subtitles and not self.undecodable:
             raise NoUsableStream(
                 "the container has no audio, video or subtitle stream; send a video with at least one"
             )
+        check_stream_limits(present, options, limits)
         # Streams the caller asked to skip are reported as present but not decoded.
-        options = self.options
-        video = present.video if options.video else None
-        audio = present.audio if options.audio else None
+        video = present.video if options.video else []
+        audio = present.audio if options.audio else []
         subtitles = present.subtitles if options.subtitles else []
-        av_streams = [s for s in (present.video, present.audio) if s is not None]
-        timeline = Timeline.of(self.container, av_streams, self.origin_s)
+        timeline = Timeline.of(self.container, [*present.video, *present.audio], self.origin_s)
+        for stream in present.video:
+            self._check_resolution(stream.codec_context.width, stream.codec_context.height)
         width = height = 0
-        if present.video is not None:
-            width, height = present.video.codec_context.width, present.video.codec_context.height
-            self._check_resolution(width, height)
-        picker = self._video_decoder(video, timeline) if video is not None else None
-        skipper = None
-        if video is not None and options.strategy is FrameStrategy.FPS:
-            skipper = KeyframeSkipper.for_stream(video, self.origin_s, self.container.format.name)
+        if present.video:
+            width, height = present.video[0].codec_context.width, present.video[0].codec_context.height
+        lane_options = frame_share(options, len(video))
+        lanes = {
+            s.index: VideoLane.open(
+                s, lane_options, timeline.media_end_s, self.origin_s, self.container.format.name
+            )
+            for s in video
+        }
         return _Demux(
             present=present,
-            video=video,
-            audio=audio,
+            lanes=lanes,
+            audio={s.index: AudioSink(limits, self._too_long) for s in audio},
             subtitles=subtitles,
             width=width,
             height=height,
             states=self._states(present, video, audio, subtitles),
             timeline=timeline,
-            picker=picker,
-            skipper=skipper,
-            skip_nonref=picker is not None and options.strategy is not FrameStrategy.KEYFRAMES,
-            audio_sink=AudioSink(self.limits, self._too_long) if audio is not None else None,
-            cues=CueCollector(self.limits, self.origin_s),
+            cues=CueCollector(limits, self.origin_s),
         )
-
-    def _video_decoder(self, video: Any, timeline: Timeline) -> FramePicker:
-        """Configure the video decoder; the picker for its frames."""
-        context = video.codec_context
-        context.thread_type = "AUTO"
-        context.thread_count = self.options.decode_threads
-        if self.options.strategy is FrameStrategy.KEYFRAMES:
-            context.skip_frame = "NONKEY"
-        return FramePicker.for_video(video, self.options, timeline.media_end_s)
 
     @staticmethod
     def _states(
-        present: Selection, video: Any | None, audio: Any | None, subtitles: list[Any]
+        present: Selection, video: list[Any], audio: list[Any], subtitles: list[Any]
     ) -> dict[int, StreamState]:
         """A state for every stream demuxed: the decoded ones, then the present ones skipped
         (demuxed only to know where their data ends)."""
-        decoded = [(video, "video"), (audio, "audio")]
-        states = {s.index: StreamState(s, kind) for s, kind in decoded if s is not None}
+        decoded = [(s, "video") for s in video] + [(s, "audio") for s in audio]
+        states = {s.index: StreamState(s, kind) for s, kind in decoded}
         states.update({s.index: StreamState(s, "subtitle") for s in subtitles})
-        skipped = [(present.video, "video"), (present.audio, "audio")]
+        skipped = [(s, "video") for s in present.video] + [(s, "audio") for s in present.audio]
         skipped += [(s, "subtitle") for s in present.subtitles]
         for stream, kind in skipped:
-            if stream is not None and stream.index not in states:
+            if stream.index not in states:
                 states[stream.index] = StreamState(stream, kind, decode=False)
         return states
 
@@ -319,7 +314,7 @@ class _Splitter:
                 if state.kind == "subtitle":
                     demux.cues.add(state, packet)
                 elif state.kind == "video":
-                    self._feed_video(demux, state, packet)
+                    demux.lanes[state.stream.index].feed(state, packet, self._check_resolution)
                 else:
                     self._feed_audio(demux, state, packet)
         except av.error.FFmpegError as exc:
@@ -327,45 +322,32 @@ class _Splitter:
             # (a truncated upload is refused, a damaged tail of a complete file is tolerated).
             self.undecodable.append(f"container: reading stopped early ({reason(exc)})")
 
-    def _feed_video(self, demux: _Demux, state: StreamState, packet: Any) -> None:
-        picker, skipper = demux.picker, demux.skipper
-        assert picker is not None
-        if skipper is not None:
-            admitted = skipper.admit(packet)
-            if admitted == "skip":
-                return
-            if admitted == "resume":
-                state.stream.codec_context.flush_buffers()
-        if demux.skip_nonref and packet.pts is not None:
-            # Per packet: the decoder drops frames no other frame references unless we might
-            # keep them (with B-frames that is many fewer frames decoded, same pixels).
-            t = float(packet.pts * packet.time_base) - self.origin_s
-            state.stream.codec_context.skip_frame = "DEFAULT" if picker.may_need(t) else "NONREF"
-        for frame in state.decode_packet(packet):
-            self._check_resolution(frame.width, frame.height)
-            if picker.offer(frame, self._time_s(frame)) and skipper is not None:
-                skipper.plan(picker.next_t, picker.snap_s)
-
     def _feed_audio(self, demux: _Demux, state: StreamState, packet: Any) -> None:
-        assert demux.audio_sink is not None
+        sink = demux.audio[state.stream.index]
         for frame in state.decode_packet(packet):
-            demux.audio_sink.add(frame, self._time_s(frame))
+            sink.add(frame, frame_time_s(frame, self.origin_s))
 
-    def _time_s(self, frame: Any) -> float:
-        pts = frame.pts
-        if pts is None or frame.time_base is None:
-            return 0.0
-        return float(pts * frame.time_base) - self.origin_s
+    def _audio_tracks(self, demux: _Demux) -> list[AudioTrack]:
+        """Every audio stream decoded that gave samples, in Selection order."""
+        tracks = []
+        for index, sink in demux.audio.items():
+            samples = sink.finish()
+            if samples is not None:
+                stream = demux.states[index].stream
+                codec, lang, default = stream.codec_context.name, language(stream), is_default(stream)
+                tracks.append(AudioTrack(index, samples, codec=codec, language=lang, default=default))
+        return tracks
 
     # --- result -------------------------------------------------------------------------------
 
-    def _result(self, demux: _Demux, audio_out: Any) -> SplitMedia:
-        states, present, video = demux.states, demux.present, demux.video
+    def _result(self, demux: _Demux, tracks: list[AudioTrack]) -> SplitMedia:
+        states, present, lanes = demux.states, demux.present, demux.lanes
         for state in states.values():
             if state.outputs == 0 and state.errors:
                 self.undecodable.append(f"{state.label()}: {state.first_error or 'no decodable data'}")
-        has_video = states[video.index].outputs > 0 if video is not None else present.video is not None
-        has_audio = audio_out is not None if demux.audio is not None else present.audio is not None
+        decoded_video = [lane for index, lane in lanes.items() if states[index].outputs > 0]
+        has_video = bool(decoded_video) if lanes else bool(present.video)
+        has_audio = bool(tracks) if demux.audio else bool(present.audio)
         decoded_subtitles = [
             s for s in demux.subtitles if states[s.index].errors == 0 or states[s.index].outputs
         ]
@@ -374,10 +356,11 @@ class _Splitter:
             raise NoUsableStream(f"no usable stream in the media ({reasons}); re-encode it as H.264/AAC mp4")
         self._check_truncation(demux.timeline)
 
-        frames = demux.picker.frames() if demux.picker is not None else []
+        frames = [frame for lane in lanes.values() for frame in lane.frames()]
         timeline = demux.timeline
         duration_s = timeline.declared_s if timeline.declared_s is not None else timeline.data_end_s
-        interval = demux.picker.interval_s if demux.picker is not None else 0.0
+        first = next(iter(lanes.values()), None)
+        interval = first.picker.interval_s if first is not None else 0.0
         scene = self.options.strategy is FrameStrategy.SCENE
         info = MediaInfo(
             duration_ms=round(duration_s * 1000),
@@ -389,21 +372,27 @@ class _Splitter:
             subtitle_streams=len(decoded_subtitles),
             frames_sampled=len(frames),
             undecodable_streams=tuple(self.undecodable),
-            video_codec=present.video.codec_context.name if has_video and present.video else "",
-            audio_codec=present.audio.codec_context.name if has_audio and present.audio else "",
+            video_codec=present.video[0].codec_context.name if has_video and present.video else "",
+            audio_codec=present.audio[0].codec_context.name if has_audio and present.audio else "",
             effective_fps=round(1.0 / interval, 4) if interval and has_video and not scene else 0.0,
+            streams=stream_reports(
+                self.container,
+                present,
+                self.options,
+                decoded_streams(demux.states, tracks, lanes, decoded_subtitles),
+            ),
         )
         self.timings["total"] = self.clock.elapsed_ms()
         return SplitMedia(
             info=info,
-            audio=audio_out,
+            audio_tracks=tuple(tracks),
             frames=frames,
             subtitles=demux.cues.sorted(),
             metadata=self._metadata(),
             timings_ms=self.timings,
             counters={
-                "video_frames_decoded": states[video.index].outputs if video is not None else 0,
-                "video_packets_skipped": demux.skipper.skipped if demux.skipper is not None else 0,
+                "video_frames_decoded": sum(states[index].outputs for index in lanes),
+                "video_packets_skipped": sum(lane.packets_skipped for lane in lanes.values()),
             },
         )
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
 import av.error
 
-from gateway.errors import DeadlineExceeded, DecodeBudgetExceeded
+from gateway.errors import DeadlineExceeded, DecodeBudgetExceeded, TooManyStreams
+from gateway.media.limits import MediaLimits, SplitOptions
 
 # A stream that fails this many packets in a row without ever producing output is given up.
 MAX_STREAM_ERRORS = 32
@@ -102,33 +103,84 @@ class StreamState:
 
 @dataclass(frozen=True)
 class Selection:
-    """The streams a split reads. `video`/`audio` are the ones present (reported whether or
-    not the caller asked for them); `subtitles` are every decodable subtitle stream."""
+    """The streams a split reads, within the stream limits, each list with the stream the
+    container marks as default first and then in container order: `video` (cover art aside)
+    and `audio` whether or not the caller asked for them (a skipped one is still demuxed, to
+    know where the data ends), and every decodable subtitle stream. The first video and audio
+    stream are the ones MediaInfo's width, height and codecs describe.
 
-    video: Any | None
-    audio: Any | None
+    `notes` says, by stream index, why a stream is not read (no decoder, cover art, over a
+    limit); `over_limit` holds those left out only because of a limit."""
+
+    video: list[Any]
+    audio: list[Any]
     subtitles: list[Any]
+    notes: dict[int, str] = field(default_factory=dict)
+    over_limit: list[Any] = field(default_factory=list)
 
 
-def select_streams(container: Any, undecodable: list[str]) -> Selection:
-    """The first decodable video (cover art aside) and the default (else first) decodable
-    audio stream, and every decodable subtitle stream; streams without a decoder are added to
+def select_streams(container: Any, undecodable: list[str], max_video: int, max_audio: int) -> Selection:
+    """Every decodable video (cover art aside), audio and subtitle stream, the video and
+    audio ones up to max_video / max_audio; streams without a decoder are added to
     `undecodable` (reported, not fatal)."""
     streams = container.streams
-    candidates = [s for s in streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    video = next((s for s in candidates if _decodable(s, "video", undecodable)), None)
-    ordered = sorted(streams.audio, key=lambda s: not s.disposition & av.stream.Disposition.default)
-    audio = next((s for s in ordered if _decodable(s, "audio", undecodable)), None)
-    subtitles = [s for s in streams.subtitles if _decodable(s, "subtitle", undecodable)]
-    return Selection(video, audio, subtitles)
+    notes: dict[int, str] = {}
+    candidates = []
+    for stream in streams.video:
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            notes[stream.index] = "cover art (an attached picture): not sampled"
+        else:
+            candidates.append(stream)
+    video = _default_first([s for s in candidates if _decodable(s, "video", undecodable, notes)])
+    audio = _default_first([s for s in streams.audio if _decodable(s, "audio", undecodable, notes)])
+    subtitles = [s for s in streams.subtitles if _decodable(s, "subtitle", undecodable, notes)]
+    over_limit = video[max_video:] + audio[max_audio:]
+    for stream in video[max_video:]:
+        notes[stream.index] = (
+            f"over the limit of {max_video} video streams sampled (MODGATE_GATEWAY_MAX_VIDEO_STREAMS)"
+        )
+    for stream in audio[max_audio:]:
+        notes[stream.index] = (
+            f"over the limit of {max_audio} audio tracks transcribed (MODGATE_GATEWAY_MAX_AUDIO_TRACKS)"
+        )
+    return Selection(video[:max_video], audio[:max_audio], subtitles, notes, over_limit)
 
 
-def _decodable(stream: Any, kind: str, undecodable: list[str]) -> bool:
+def check_stream_limits(selection: Selection, options: SplitOptions, limits: MediaLimits) -> None:
+    """With reject_extra_streams, refuse audio tracks / video streams over their limits (of
+    the kinds the caller asked for), before anything is decoded."""
+    if not limits.reject_extra_streams:
+        return
+    checks = [
+        (options.audio, selection.audio, "audio", "tracks", limits.max_audio_tracks),
+        (options.video, selection.video, "video", "streams", limits.max_video_streams),
+    ]
+    for asked, kept, kind, unit, maximum in checks:
+        extra = [s for s in selection.over_limit if s.type == kind]
+        if asked and extra:
+            count = len(kept) + len(extra)
+            raise TooManyStreams(
+                f"the media has {count} {kind} {unit}, over the limit of {maximum} "
+                f"(MODGATE_GATEWAY_MAX_{kind.upper()}_{unit.upper()}); remux it with at most "
+                f"{maximum}, or let the gateway moderate the first {maximum} and report the rest "
+                "(MODGATE_GATEWAY_STREAMS_OVER_LIMIT=review or ignore)",
+                limit=f"{kind}_{unit}",
+                value=count,
+                maximum=maximum,
+            )
+
+
+def _default_first(streams: list[Any]) -> list[Any]:
+    return sorted(streams, key=lambda s: not s.disposition & av.stream.Disposition.default)
+
+
+def _decodable(stream: Any, kind: str, undecodable: list[str], notes: dict[int, str]) -> bool:
     context = stream.codec_context
     if context is None or context.codec is None or not context.codec.is_decoder:
         # An unknown codec id leaves PyAV without a codec context (and streams have no .codec).
         codec = getattr(getattr(context, "codec", None), "name", None) or "unknown"
         undecodable.append(f"stream {stream.index} ({kind} {codec}): no decoder for this codec")
+        notes[stream.index] = "no decoder for this codec"
         return False
     return True
 

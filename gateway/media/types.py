@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
 AUDIO_RATE = 16_000  # Hz; what speech recognition expects
+# StreamReport.reason of a stream whose modality the request skipped.
+SKIPPED = "skipped on request"
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,23 @@ class SampledFrame:
     timestamp_ms: int  # presentation time from the start of the media
     image: np.ndarray  # (height, width, 3) uint8 RGB, already downscaled
     keyframe: bool
+    stream_index: int = -1  # the container stream it was sampled from (-1: not known)
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """One decoded audio stream: 16 kHz mono float32 in [-1, 1] on the media timeline (silence
+    before the stream starts), so transcript times line up with frames and other tracks."""
+
+    stream_index: int
+    samples: np.ndarray
+    codec: str = ""
+    language: str = ""  # the container's language tag ("eng", "fra"), empty when none
+    default: bool = False  # the container marks it as the one players pick
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / AUDIO_RATE
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,39 @@ class SubtitleCue:
     stream_index: int
     codec: str  # mov_text, subrip, webvtt, ass...
     language: str = ""
+
+
+class StreamKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+    SUBTITLE = "subtitle"
+    ATTACHMENT = "attachment"  # fonts and other files carried in mkv
+    DATA = "data"  # timecodes, chapters, anything else
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    """One stream of the container as the verdict reports it: what it is and whether its
+    content was handed to a modality. A stream that was not says why (skipped on request, over
+    the audio-track or video-stream limit, no decoder, cover art, not media); `over_limit`
+    marks the ones left out only because of a limit, which the verdict flags as degraded."""
+
+    index: int
+    kind: StreamKind
+    codec: str = ""
+    language: str = ""
+    default: bool = False
+    moderated: bool = False
+    reason: str = ""  # why not moderated (empty when moderated)
+    over_limit: bool = False
+    width: int = 0  # video
+    height: int = 0
+    frames_sampled: int = 0  # video: frames kept from this stream
+
+    def label(self) -> str:
+        """ "stream 2 (audio aac, fra)": how reasons name the stream."""
+        extra = f", {self.language}" if self.language else ""
+        return f"stream {self.index} ({self.kind.value} {self.codec or 'unknown'}{extra})"
 
 
 @dataclass(frozen=True)
@@ -45,13 +98,24 @@ class MediaInfo:
     # Sampling rate actually used (below the requested one when max_frames would not cover
     # the whole video at the requested rate).
     effective_fps: float = 0.0
+    # Every stream of the container, in container order (see StreamReport).
+    streams: tuple[StreamReport, ...] = ()
+
+    def not_moderated(self) -> list[StreamReport]:
+        """Audio and video streams whose content no modality saw, other than by request."""
+        return [
+            s
+            for s in self.streams
+            if s.kind in (StreamKind.AUDIO, StreamKind.VIDEO) and not s.moderated and s.reason != SKIPPED
+        ]
 
 
 @dataclass(frozen=True)
 class SplitMedia:
     info: MediaInfo
-    # 16 kHz mono float32 in [-1, 1]; None when there is no (decodable) audio stream.
-    audio: np.ndarray | None
+    # The audio tracks decoded, the default (else the first) one first; () without audio.
+    audio_tracks: tuple[AudioTrack, ...] = ()
+    # Frames of every video stream sampled, stream by stream (the default one first).
     frames: list[SampledFrame] = field(default_factory=list)
     subtitles: list[SubtitleCue] = field(default_factory=list)
     # Container metadata text worth moderating (title, comment, description...), by tag name.
@@ -62,8 +126,14 @@ class SplitMedia:
     counters: dict[str, int] = field(default_factory=dict)
 
     @property
+    def audio(self) -> np.ndarray | None:
+        """The first track's samples (the default audio stream, else the first decodable one)."""
+        return self.audio_tracks[0].samples if self.audio_tracks else None
+
+    @property
     def audio_duration_s(self) -> float:
-        return 0.0 if self.audio is None else len(self.audio) / AUDIO_RATE
+        """The first track's length."""
+        return self.audio_tracks[0].duration_s if self.audio_tracks else 0.0
 
     @property
     def frame_timestamps_ms(self) -> list[int]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from gateway.errors import DeadlineExceeded, DecodeBudgetExceeded, UndecodableMedia
 from gateway.media.limits import MediaLimits, SplitOptions
 from gateway.media.splitter import split_media
-from gateway.media.types import SplitMedia
+from gateway.media.types import SplitMedia, StreamKind
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +184,22 @@ class SplitWorkers:
 def merge_parts(audio: SplitMedia, video: SplitMedia) -> SplitMedia:
     """One SplitMedia from an audio(+subtitles) split and a video-only split of the same media."""
     undecodable = tuple(dict.fromkeys((*audio.info.undecodable_streams, *video.info.undecodable_streams)))
+    # Each stream as reported by the part that read it: video streams by the video part, the
+    # rest (audio, subtitles, attachments, data) by the audio part.
+    video_reports = {r.index: r for r in video.info.streams if r.kind is StreamKind.VIDEO}
+    streams = tuple(video_reports.get(r.index, r) for r in audio.info.streams)
     info = dataclasses.replace(
         video.info,
         has_audio=audio.info.has_audio,
         audio_codec=audio.info.audio_codec,
         subtitle_streams=audio.info.subtitle_streams,
         undecodable_streams=undecodable,
+        streams=streams,
     )
     timings = {**{f"audio_{k}": v for k, v in audio.timings_ms.items()}, **video.timings_ms}
     return SplitMedia(
         info=info,
-        audio=audio.audio,
+        audio_tracks=audio.audio_tracks,
         frames=video.frames,
         subtitles=audio.subtitles,
         metadata=audio.metadata,

@@ -1,6 +1,6 @@
 """One modality's work against its model services, from the split media to a ModalityOutcome.
 
-  audio  -> speech -> transcript -> text (source "transcript"; counts as AUDIO)
+  audio  -> speech -> transcript -> text (source "transcript"; counts as AUDIO), per audio track
   frames -> vision
   title, description, hashtags, captions, subtitles, metadata -> text
 Each call goes to the variant the request's route picked and, for a shadow route, also to the
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
-
-import numpy as np
 
 from gateway.context import RequestContext
 from gateway.fusion import ModalityOutcome, ScoredText, State
-from gateway.media.types import SplitMedia
+from gateway.media.types import AudioTrack, SplitMedia
 from gateway.orchestrator.items import transcript_items
 from gateway.orchestrator.results import (
     ModalityFailed,
@@ -30,13 +28,13 @@ from gateway.orchestrator.results import (
     pair_texts,
 )
 from gateway.orchestrator.shadow import Shadows
-from gateway.orchestrator.state import RunState
+from gateway.orchestrator.state import RunState, TrackSegment
+from gateway.orchestrator.text_work import TextScorer
 from gateway.upstreams.config import OrchestrationSettings
 from gateway.upstreams.http import Upstream, UpstreamError
 from gateway.upstreams.routing import Route
 from gateway.upstreams.services import (
     ServicePool,
-    classify_batched,
     encode_jpegs,
     language_hint,
     pcm16,
@@ -49,13 +47,30 @@ from modgate.wire import SpeechResult, TextItem, TextResult, VisionResult
 Result = TypeVar("Result")
 
 
+async def all_or_none(jobs: Sequence[Coroutine[Any, Any, Result]]) -> list[Result]:
+    """Every job's result, in order; the first failure cancels the rest and is raised."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class ServiceCalls:
     def __init__(
-        self, pools: dict[str, ServicePool], settings: OrchestrationSettings, shadows: Shadows
+        self,
+        pools: dict[str, ServicePool],
+        settings: OrchestrationSettings,
+        shadows: Shadows,
+        text_scorer: TextScorer,
     ) -> None:
         self.pools = pools
         self.settings = settings
         self.shadows = shadows
+        self.text_scorer = text_scorer
 
     def deadline(self, ctx: RequestContext) -> float:
         """When the modalities must be done: the request's deadline minus a margin for fusion
@@ -80,48 +95,94 @@ class ServiceCalls:
 
     async def audio(
         self,
-        audio: np.ndarray,
+        tracks: Sequence[AudioTrack],
         locale: str,
         routes: dict[str, Route],
         state: RunState,
         ctx: RequestContext,
         deadline: float,
     ) -> ModalityOutcome:
+        """Every audio track transcribed and its transcript scored, speech_tracks_in_flight at
+        a time. One track failing fails the modality (the others are cancelled), as one failed
+        vision chunk does: AUDIO either saw every track it was given or counts as not run."""
         started = time.monotonic()
-        pcm = pcm16(audio)
         language = language_hint(locale)
+        slots = asyncio.Semaphore(self.settings.speech_tracks_in_flight)
+        several = len(tracks) > 1
+
+        async def hear(track: AudioTrack) -> tuple[SpeechResult, list[ScoredText]]:
+            async with slots:
+                try:
+                    return await self._track(track, language, routes, state, ctx, deadline)
+                except ModalityFailed as exc:
+                    if not several:
+                        raise
+                    raise ModalityFailed(
+                        exc.state, f"audio track {track.stream_index}: {exc.reason}"
+                    ) from None
+
+        try:
+            heard = await all_or_none([hear(track) for track in tracks])
+        finally:
+            # Track by track, whichever answered first (each track's segments stay in order).
+            order = {track.stream_index: i for i, track in enumerate(tracks)}
+            state.segments.sort(key=lambda s: order.get(s.stream_index, len(order)))
+        for track, (_, scored) in zip(tracks, heard, strict=True):
+            state.transcript_texts.extend(scored)
+            state.item_streams.update({s.item.id: track.stream_index for s in scored})
+        results = [result for result, _ in heard]
+        model = results[0].model
+        outcome = ModalityOutcome(
+            Modality.AUDIO,
+            State.OK,
+            model=model,
+            variant=routes["speech"].primary,
+            items=round(sum(r.audio_seconds for r in results) * 1000),
+        )
+        if not all(r.model.calibrated for r in results):
+            outcome.state = State.UNCALIBRATED
+            outcome.reason = f"{model.name} reports uncalibrated output"
+        elif not state.transcript_texts and all(r.speech_seconds == 0 for r in results):
+            outcome.reason = (
+                f"no speech detected on any of the {len(tracks)} audio tracks"
+                if several
+                else "no speech detected"
+            )
+        outcome.latency_ms = (time.monotonic() - started) * 1000
+        return outcome
+
+    async def _track(
+        self,
+        track: AudioTrack,
+        language: str,
+        routes: dict[str, Route],
+        state: RunState,
+        ctx: RequestContext,
+        deadline: float,
+    ) -> tuple[SpeechResult, list[ScoredText]]:
+        """One audio track: its transcript, and the transcript's scores."""
+        pcm = pcm16(track.samples)
         speech_route = routes["speech"]
 
         async def speak(up: Upstream, until: float) -> SpeechResult:
             return await transcribe(up, pcm, language=language, deadline=until)
 
-        self.shadows.send(state, "speech", speech_route, speak)
+        self.shadows.send(state, "speech", speech_route, speak, stream_index=track.stream_index)
         result = await self._call("speech", speech_route.primary, "speech", ctx, speak, deadline)
-        state.segments = list(result.segments)
-        items = transcript_items(result.segments)
-        outcome = ModalityOutcome(
-            Modality.AUDIO,
-            State.OK,
-            model=result.model,
-            variant=speech_route.primary,
-            items=round(result.audio_seconds * 1000),
-        )
-        if not result.model.calibrated:
-            outcome.state = State.UNCALIBRATED
-            outcome.reason = f"{result.model.name} reports uncalibrated output"
-        if items:
-            try:
-                state.transcript_texts = await self._score_texts(
-                    items, routes["text"], state, ctx, deadline, stage="transcript_text"
-                )
-            except ModalityFailed as exc:
-                raise ModalityFailed(
-                    exc.state, f"transcribed, but scoring the transcript failed: {exc.reason}"
-                ) from None
-        elif result.speech_seconds == 0:
-            outcome.reason = "no speech detected"
-        outcome.latency_ms = (time.monotonic() - started) * 1000
-        return outcome
+        # Kept even if scoring it fails: the caller may have asked for the transcript.
+        state.segments.extend(TrackSegment(track.stream_index, seg) for seg in result.segments)
+        items = transcript_items(result.segments, track.stream_index)
+        if not items:
+            return result, []
+        try:
+            scored = await self._score_texts(
+                items, routes["text"], state, ctx, deadline, stage="transcript_text"
+            )
+        except ModalityFailed as exc:
+            raise ModalityFailed(
+                exc.state, f"transcribed, but scoring the transcript failed: {exc.reason}"
+            ) from None
+        return result, scored
 
     async def visual(
         self, media: SplitMedia, route: Route, state: RunState, ctx: RequestContext, deadline: float
@@ -194,16 +255,11 @@ class ServiceCalls:
         stage: str,
     ) -> list[ScoredText]:
         policy = ctx.policy
-        batch_items = self.settings.text_batch_items
+        scorer = self.text_scorer
 
         async def score(up: Upstream, until: float) -> list[TextResult]:
-            results = await classify_batched(
-                up,
-                items,
-                policy=policy.name,
-                policy_version=policy.version,
-                deadline=until,
-                batch_items=batch_items,
+            results = await scorer.score(
+                up, items, policy=policy.name, policy_version=policy.version, deadline=until
             )
             check_text_variant(results, up.variant, up.url)
             return results

@@ -5,7 +5,8 @@ sampled frames, text items); otherwise it is SKIPPED with the reason the verdict
 services a request does not need are not called (text-only requests call only text). AUDIO
 starts as soon as the audio part of the split is ready (on_audio_part, called by the split
 stage while the frames still decode); the rest start once the split is done. All are awaited
-until the modalities' deadline, after which a missing result is TIMED_OUT.
+until the modalities' deadline, after which a missing result is TIMED_OUT. AUDIO covers every
+audio track the split decoded, VISUAL the frames of every video stream it sampled.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gateway.fusion import ModalityOutcome, State
 from gateway.job import ModerationJob
 from gateway.media.types import SplitMedia
 from gateway.orchestrator.calls import ServiceCalls
-from gateway.orchestrator.items import text_items
+from gateway.orchestrator.items import subtitle_streams, text_items
 from gateway.orchestrator.state import FRAME_INTERVAL_FALLBACK_MS, RunState
 from gateway.upstreams.routing import Route
 from modgate.policy import Modality
@@ -41,7 +42,7 @@ def frame_interval_ms(media: SplitMedia) -> int:
 
 
 def _has_audio(media: SplitMedia | None) -> bool:
-    return media is not None and media.audio is not None and len(media.audio) > 0
+    return media is not None and any(len(track.samples) > 0 for track in media.audio_tracks)
 
 
 class FanOut:
@@ -78,6 +79,8 @@ class FanOut:
         else:
             self._start_visual(media)
         items = text_items(self.job.request, media)
+        if media is not None:
+            self.state.item_streams.update(subtitle_streams(media))
         if Modality.TEXT in skip:
             self._skip(Modality.TEXT, "skipped on request")
         elif not items:
@@ -107,7 +110,7 @@ class FanOut:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def cancel(self) -> None:
-        """The split failed: nothing waits for what already started."""
+        """Stop whatever still runs (the request failed, was cancelled or has its verdict)."""
         for task in self.tasks.values():
             task.cancel()
 
@@ -118,12 +121,12 @@ class FanOut:
         self.tasks[modality] = asyncio.create_task(self.calls.guard(modality, job))
 
     def _run_audio(self, media: SplitMedia, deadline: float) -> None:
-        audio, locale = media.audio, self.job.request.locale
-        assert audio is not None
-        routes, state, ctx = self.routes, self.state, self.job.ctx
-        self._run(Modality.AUDIO, lambda: self.calls.audio(audio, locale, routes, state, ctx, deadline))
+        tracks = [track for track in media.audio_tracks if len(track.samples) > 0]
+        locale, routes, state, ctx = self.job.request.locale, self.routes, self.state, self.job.ctx
+        self._run(Modality.AUDIO, lambda: self.calls.audio(tracks, locale, routes, state, ctx, deadline))
 
     def _start_visual(self, media: SplitMedia) -> None:
         self.state.frame_interval_ms = frame_interval_ms(media)
+        self.state.frame_streams = [frame.stream_index for frame in media.frames]
         route, state, ctx, until = self.routes["vision"], self.state, self.job.ctx, self.deadline
         self._run(Modality.VISUAL, lambda: self.calls.visual(media, route, state, ctx, until))

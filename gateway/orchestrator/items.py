@@ -1,13 +1,16 @@
 """The text items a request sends to the text service: its own text, and its transcript.
 
 Every item has a stable id (the text service answers by id) and a source, which becomes the
-evidence's source; timed pieces (captions, subtitles, transcript segments) keep their times.
+evidence's source; timed pieces (captions, subtitles, transcript segments) keep their times,
+and the ones from a container stream (subtitle cues, each audio track's transcript) are mapped
+to it by id (RunState.item_streams), so their evidence says which stream.
 """
 
 from __future__ import annotations
 
 from gateway.job import ModerationRequest
 from gateway.media.types import SplitMedia
+from gateway.orchestrator.state import TrackSegment
 from modgate.v1 import moderation_pb2 as pb
 from modgate.wire import SpeechSegment, TextItem
 
@@ -59,10 +62,16 @@ def media_items(media: SplitMedia) -> list[TextItem]:
     return items
 
 
-def transcript_items(segments: list[SpeechSegment]) -> list[TextItem]:
+def subtitle_streams(media: SplitMedia) -> dict[str, int]:
+    """The subtitle stream behind each subtitle item (media_items' ids)."""
+    return {f"subtitle-{i}": sub.stream_index for i, sub in enumerate(media.subtitles)}
+
+
+def transcript_items(segments: list[SpeechSegment], stream_index: int) -> list[TextItem]:
+    """The text items of one audio track's transcript (ids unique across tracks)."""
     return [
         TextItem(
-            id=f"transcript-{i}",
+            id=f"transcript-{stream_index}-{i}",
             text=seg.text.strip(),
             source="transcript",
             start_ms=max(0, round(seg.start_s * 1000)),
@@ -73,15 +82,17 @@ def transcript_items(segments: list[SpeechSegment]) -> list[TextItem]:
     ]
 
 
-def transcript_proto(segments: list[SpeechSegment]) -> list[pb.TranscriptSegment]:
-    """The transcript as the verdict reports it (ModerateOptions.include_transcript)."""
+def transcript_proto(segments: list[TrackSegment]) -> list[pb.TranscriptSegment]:
+    """The transcript as the verdict reports it (ModerateOptions.include_transcript): track by
+    track, each in time order."""
     return [
         pb.TranscriptSegment(
-            text=s.text.strip(),
-            start_ms=max(0, round(s.start_s * 1000)),
-            end_ms=max(0, round(s.end_s * 1000)),
-            avg_logprob=s.avg_logprob,
-            no_speech_prob=s.no_speech_prob,
+            text=s.segment.text.strip(),
+            start_ms=max(0, round(s.segment.start_s * 1000)),
+            end_ms=max(0, round(s.segment.end_s * 1000)),
+            avg_logprob=s.segment.avg_logprob,
+            no_speech_prob=s.segment.no_speech_prob,
+            stream_index=max(0, s.stream_index),
         )
         for s in segments
     ]

@@ -22,10 +22,11 @@ from gateway.fusion import DECISION_NAMES, FusionInput, NoVerdict, ScoredText, S
 from gateway.orchestrator.items import transcript_items
 from gateway.orchestrator.results import ModalityFailed, modality_failure, pair_texts
 from gateway.orchestrator.state import PendingShadow, RunState
+from gateway.orchestrator.text_work import TextScorer
 from gateway.upstreams.config import OrchestrationSettings
 from gateway.upstreams.http import Upstream, UpstreamError
 from gateway.upstreams.routing import Route
-from gateway.upstreams.services import ServicePool, classify_batched
+from gateway.upstreams.services import ServicePool
 from modgate.policy import Modality
 from modgate.wire import SpeechResult, VisionResult
 
@@ -37,13 +38,25 @@ ServiceCall = Callable[[Upstream, float], Awaitable[Any]]
 class Shadows:
     """Sends shadow copies and judges them; owns the background tasks both leave running."""
 
-    def __init__(self, pools: dict[str, ServicePool], settings: OrchestrationSettings) -> None:
+    def __init__(
+        self, pools: dict[str, ServicePool], settings: OrchestrationSettings, text_scorer: TextScorer
+    ) -> None:
         self.pools = pools
         self.settings = settings
+        self.text_scorer = text_scorer
         self._background: set[asyncio.Task[Any]] = set()
 
-    def send(self, state: RunState, service: str, route: Route, call: ServiceCall) -> None:
-        """Send the canary a copy; the request never waits for it."""
+    def send(
+        self,
+        state: RunState,
+        service: str,
+        route: Route,
+        call: ServiceCall,
+        *,
+        stream_index: int | None = None,
+    ) -> None:
+        """Send the canary a copy (of one audio track's call: stream_index); the request never
+        waits for it."""
         if not route.shadow:
             return
         canary = self.pools[service].canary
@@ -51,7 +64,7 @@ class Shadows:
             return
         deadline = time.monotonic() + self.settings.shadow_timeout_s
         task = self._in_background(_shadow_call(canary, call, deadline))
-        state.shadows.append(PendingShadow(service, task))
+        state.shadows.append(PendingShadow(service, task, stream_index))
 
     def compare(self, state: RunState, decision: int, request_id: str) -> None:
         """Judge the request's shadows against `decision`, after the verdict is sent."""
@@ -83,14 +96,15 @@ class Shadows:
                 log.exception("shadow %s for request %s crashed", shadow.service, request_id)
                 continue
             metrics.SHADOW_REQUESTS.labels(shadow.service, "ok").inc()
-            await self._judge_result(state, shadow.service, result, decision, request_id)
+            await self._judge_result(state, shadow, result, decision, request_id)
 
     async def _judge_result(
-        self, state: RunState, service: str, result: Any, decision: int, request_id: str
+        self, state: RunState, shadow: PendingShadow, result: Any, decision: int, request_id: str
     ) -> None:
+        service = shadow.service
         try:
-            if service == "speech":
-                alternative = await self._with_shadow_transcript(state, result)
+            if service == "speech" and shadow.stream_index is not None:
+                alternative = await self._with_shadow_transcript(state, result, shadow.stream_index)
             else:
                 alternative = substitute(state, service, result)
         except (ModalityFailed, UpstreamError) as exc:
@@ -114,24 +128,29 @@ class Shadows:
                 DECISION_NAMES.get(decision, "?"),
             )
 
-    async def _with_shadow_transcript(self, state: RunState, result: SpeechResult) -> FusionInput | None:
-        """The fusion input had the canary's transcript been used: score it like the real one
-        (same text variant as the request), then swap it in."""
+    async def _with_shadow_transcript(
+        self, state: RunState, result: SpeechResult, stream_index: int
+    ) -> FusionInput | None:
+        """The fusion input had the canary's transcript of one audio track been used: score it
+        like the real one (same text variant as the request), then swap it in for that track's."""
         if Modality.AUDIO not in state.outcomes:
             return None
-        items = transcript_items(result.segments)
+        items = transcript_items(result.segments, stream_index)
         scored: list[ScoredText] = []
         if items:
-            results = await classify_batched(
+            results = await self.text_scorer.score(
                 self.pools["text"].upstream(state.text_variant),
                 items,
                 policy=state.policy.name,
                 policy_version=state.policy.version,
                 deadline=time.monotonic() + self.settings.shadow_timeout_s,
-                batch_items=self.settings.text_batch_items,
             )
             scored = pair_texts(items, results, state.policy)
-        alt = dataclasses.replace(state, outcomes=dict(state.outcomes), transcript_texts=scored)
+        others = [t for t in state.transcript_texts if state.item_streams.get(t.item.id) != stream_index]
+        streams = {**state.item_streams, **{item.id: stream_index for item in items}}
+        alt = dataclasses.replace(
+            state, outcomes=dict(state.outcomes), transcript_texts=others + scored, item_streams=streams
+        )
         alt.outcomes[Modality.AUDIO] = dataclasses.replace(
             state.outcomes[Modality.AUDIO], state=State.OK, variant="canary"
         )

@@ -19,6 +19,15 @@ class PendingShadow:
 
     service: str
     task: asyncio.Task[Any]
+    stream_index: int | None = None  # speech: the audio track it transcribes
+
+
+@dataclass(frozen=True)
+class TrackSegment:
+    """A transcript segment and the audio track (container stream index) it was heard on."""
+
+    stream_index: int
+    segment: SpeechSegment
 
 
 @dataclass
@@ -30,9 +39,13 @@ class RunState:
     frames: list[FrameScore] = field(default_factory=list)
     frame_model: ModelInfo | None = None
     frame_interval_ms: int = FRAME_INTERVAL_FALLBACK_MS
-    segments: list[SpeechSegment] = field(default_factory=list)
+    segments: list[TrackSegment] = field(default_factory=list)
     shadows: list[PendingShadow] = field(default_factory=list)
     text_variant: str = "stable"  # the text variant that served (scores a shadow transcript too)
+    # The container stream behind each text item (subtitle cues, transcript segments), by item
+    # id, and behind each frame sent to vision, by position: evidence says which stream.
+    item_streams: dict[str, int] = field(default_factory=dict)
+    frame_streams: list[int] = field(default_factory=list)
 
     def fusion_input(self) -> FusionInput:
         return FusionInput(
@@ -42,4 +55,6 @@ class RunState:
             frames=list(self.frames),
             frame_model=self.frame_model,
             frame_interval_ms=self.frame_interval_ms,
+            item_streams=dict(self.item_streams),
+            frame_streams=list(self.frame_streams),
         )

@@ -127,19 +127,25 @@ async def score_frames(
     if not jpegs:
         raise ValueError("score_frames needs at least one frame")
     starts = range(0, len(jpegs), frames_per_call)
-    parts = await asyncio.gather(
-        *(
-            _score_chunk(
-                up,
-                jpegs[i : i + frames_per_call],
-                timestamps_ms[i : i + frames_per_call],
-                policy=policy,
-                policy_version=policy_version,
-                deadline=deadline,
-            )
-            for i in starts
-        )
-    )
+    try:
+        # A TaskGroup, not gather: one chunk failing cancels the others (and their retries).
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    _score_chunk(
+                        up,
+                        jpegs[i : i + frames_per_call],
+                        timestamps_ms[i : i + frames_per_call],
+                        policy=policy,
+                        policy_version=policy_version,
+                        deadline=deadline,
+                    )
+                )
+                for i in starts
+            ]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    parts = [task.result() for task in tasks]
     if len(parts) == 1:
         return parts[0]
     frames = []
@@ -182,31 +188,11 @@ async def _score_chunk(
 # --- text ---------------------------------------------------------------------------------
 
 
-async def classify_batched(
-    up: Upstream,
-    items: Sequence[TextItem],
-    *,
-    policy: str,
-    policy_version: str,
-    deadline: float,
-    batch_items: int,
-) -> list[TextResult]:
-    """Score items in calls of at most batch_items (MODGATE_GATEWAY_TEXT_BATCH_ITEMS), in parallel."""
-    batches = [items[i : i + batch_items] for i in range(0, len(items), batch_items)]
-    return list(
-        await asyncio.gather(
-            *(
-                classify(up, b, policy=policy, policy_version=policy_version, deadline=deadline)
-                for b in batches
-            )
-        )
-    )
-
-
 async def classify(
     up: Upstream, items: Sequence[TextItem], *, policy: str, policy_version: str, deadline: float
 ) -> TextResult:
-    """POST /moderate with a TextRequest body (at most the service's MODGATE_TEXT_MAX_ITEMS).
+    """POST /moderate with a TextRequest body (at most the service's MODGATE_TEXT_MAX_ITEMS; the
+    orchestrator's TextScorer batches a request's items, gateway/orchestrator/text_work.py).
 
     policy_version makes a service holding another version re-read its policies first;
     variant makes a replica of the other variant refuse (409) instead of answering."""

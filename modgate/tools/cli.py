@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "moderate": ("modgate.tools.moderate_cmd", "moderate a video file or text through the gateway"),
     "trace": ("modgate.tools.trace_cmd", "print a stored trace as a waterfall"),
     "demo": ("modgate.tools.demo", "start the stack, moderate a generated sample video, print, stop"),
+    "bank": ("modgate.banks.cli", "fill, list and export hash banks (PDQ, MD5, SHA-256)"),
 }
 
 

@@ -1,8 +1,11 @@
 """Closed-loop load over the real gRPC API: callers, outcomes, and their summary.
 
 `clients` callers each send one request at a time (from a list of :class:`Work`, in turn),
-every call with a deadline. A RESOURCE_EXHAUSTED answer carries "retry-after-ms"; the caller
-waits that long (capped) before its next request, as a well-behaved client does. So the load
+every call with a deadline. Callers come in groups (:class:`CallerGroup`: its own works, number
+of callers and bearer token, i.e. its own identity to the gateway's fairness); :func:`run_load`
+is the one-group case, :mod:`modgate.tools.neighbour` runs a heavy group beside normal ones.
+A RESOURCE_EXHAUSTED answer carries "retry-after-ms"; the caller waits that long (capped)
+before its next request, as a well-behaved client does. So the load
 is bounded by construction, and what it shows is how the gateway sheds the excess.
 
 `python -m bench.load` is the command on top of this; the reliability tests use it directly,
@@ -41,6 +44,17 @@ class Work:
     request: pb.ModerateRequest
 
 
+@dataclass(frozen=True)
+class CallerGroup:
+    """Callers that share one identity (bearer token) and send the same kinds of request."""
+
+    name: str
+    works: Sequence[Work]
+    clients: int = 1
+    token: str | None = None
+    deadline_s: float = 10.0
+
+
 @dataclass
 class Outcome:
     client: int
@@ -55,6 +69,7 @@ class Outcome:
     modalities: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # per modality, when not OK
     details: str = ""
+    group: str = ""
 
     @property
     def latency_s(self) -> float:
@@ -140,21 +155,46 @@ def run_load(
 ) -> list[Outcome]:
     """`clients` closed-loop callers for `duration_s` (or until `until` is set, if sooner);
     every call has `deadline_s`."""
-    if not works:
-        raise ValueError("give at least one kind of request")
-    metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+    group = CallerGroup("load", works, clients, token, deadline_s)
+    return run_groups(
+        target,
+        [group],
+        duration_s=duration_s,
+        max_retry_wait_s=max_retry_wait_s,
+        credentials=credentials,
+        on_outcome=on_outcome,
+        until=until,
+    )
+
+
+def run_groups(
+    target: str,
+    groups: Sequence[CallerGroup],
+    *,
+    duration_s: float = 60.0,
+    max_retry_wait_s: float = 2.0,
+    credentials: grpc.ChannelCredentials | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    until: threading.Event | None = None,
+) -> list[Outcome]:
+    """Every group's closed-loop callers at once, for `duration_s` (or until `until` is set)."""
+    if not groups or any(not g.works for g in groups):
+        raise ValueError("give at least one group, each with at least one kind of request")
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     end = time.monotonic() + duration_s
 
-    def caller(index: int) -> None:
+    def caller(group: CallerGroup, index: int) -> None:
+        metadata = (("authorization", f"Bearer {group.token}"),) if group.token else ()
         with _channel(target, credentials) as channel:
             stub = pb_grpc.ModerationStub(channel)
             sent = 0
             while time.monotonic() < end and not (until is not None and until.is_set()):
-                work = works[(index + sent) % len(works)]
+                work = group.works[(index + sent) % len(group.works)]
                 sent += 1
-                outcome = _one_call(stub, work, index, f"load-{index}-{sent}", deadline_s, metadata)
+                request_id = f"{group.name}-{index}-{sent}"
+                outcome = _one_call(stub, work, index, request_id, group.deadline_s, metadata)
+                outcome.group = group.name
                 with lock:
                     outcomes.append(outcome)
                 if on_outcome is not None:
@@ -168,13 +208,16 @@ def run_load(
                     time.sleep(0.05)  # no busy loop against a failing server
 
     threads = [
-        threading.Thread(target=caller, args=(i,), name=f"load-{i}", daemon=True) for i in range(clients)
+        threading.Thread(target=caller, args=(g, i), name=f"{g.name}-{i}", daemon=True)
+        for g in groups
+        for i in range(g.clients)
     ]
     for thread in threads:
         thread.start()
+    longest = max(g.deadline_s for g in groups)
     for thread in threads:
         # Each caller finishes its last call at most one deadline after the end.
-        thread.join(timeout=duration_s + deadline_s + HUNG_SLACK_S + 30)
+        thread.join(timeout=duration_s + longest + HUNG_SLACK_S + 30)
     stuck = [t.name for t in threads if t.is_alive()]
     if stuck:
         raise RuntimeError(f"callers still waiting past every deadline: {stuck}")

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -40,6 +41,13 @@ SOURCE = {
     pb.SOURCE_METADATA: "metadata",
 }
 TIMED_SOURCES = {pb.SOURCE_TRANSCRIPT, pb.SOURCE_FRAME, pb.SOURCE_SUBTITLE, pb.SOURCE_CAPTION}
+STREAM_KIND = {
+    pb.STREAM_KIND_AUDIO: "audio",
+    pb.STREAM_KIND_VIDEO: "video",
+    pb.STREAM_KIND_SUBTITLE: "subtitle",
+    pb.STREAM_KIND_ATTACHMENT: "attachment",
+    pb.STREAM_KIND_DATA: "data",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,9 +135,10 @@ def format_verdict(verdict: pb.Verdict, *, color: bool = False) -> str:
     lines += ["", "Categories", *_category_lines(verdict)]
     lines += ["", "Evidence", *_evidence_lines(verdict)]
     lines += ["", "Modalities", *_modality_lines(verdict)]
+    if _several_streams(verdict.media):
+        lines += ["", "Streams", *_stream_lines(verdict.media)]
     if verdict.transcript:
-        lines += ["", "Transcript"]
-        lines += [f"  {mmss(s.start_ms)}-{mmss(s.end_ms)}  {s.text.strip()}" for s in verdict.transcript]
+        lines += ["", "Transcript", *_transcript_lines(verdict)]
     if verdict.reasons:
         lines += ["", "Reasons"]
         lines += [f"  - {r}" for r in verdict.reasons]
@@ -165,11 +174,52 @@ def _media_summary(m: pb.MediaInfo) -> str:
     parts = [m.container or "media", f"{m.duration_ms / 1000:.1f} s"]
     if m.has_video:
         parts.append(f"{m.width}x{m.height}, {m.frames_sampled} frames sampled")
-    if m.has_audio:
+    tracks = [s for s in m.streams if s.kind == pb.STREAM_KIND_AUDIO and s.moderated]
+    if len(tracks) > 1:
+        parts.append(f"{len(tracks)} audio tracks")
+    elif m.has_audio:
         parts.append("audio")
     if m.subtitle_streams:
         parts.append(f"{m.subtitle_streams} subtitle stream(s)")
     return ", ".join(parts)
+
+
+def _av_streams(m: pb.MediaInfo) -> list[pb.MediaStream]:
+    return [s for s in m.streams if s.kind in (pb.STREAM_KIND_AUDIO, pb.STREAM_KIND_VIDEO)]
+
+
+def _several_streams(m: pb.MediaInfo) -> bool:
+    """Worth a Streams section: several audio or video streams, or one nobody looked at."""
+    streams = _av_streams(m)
+    audio = [s for s in streams if s.kind == pb.STREAM_KIND_AUDIO]
+    return len(audio) > 1 or len(streams) - len(audio) > 1 or any(not s.moderated for s in streams)
+
+
+def _stream_lines(m: pb.MediaInfo) -> list[str]:
+    lines = []
+    for s in m.streams:
+        what = f"{STREAM_KIND.get(s.kind, '?')} {s.codec or '?'}"
+        if s.width:
+            what += f" {s.width}x{s.height}"
+        if s.language:
+            what += f" {s.language}"
+        if s.is_default:
+            what += " (default)"
+        if s.moderated:
+            done = f"moderated, {s.frames_sampled} frames" if s.kind == pb.STREAM_KIND_VIDEO else "moderated"
+        else:
+            done = f"NOT moderated: {s.reason}"
+        lines.append(f"  #{s.index:<2} {what:<28} {done}")
+    return lines
+
+
+def _transcript_lines(verdict: pb.Verdict) -> list[str]:
+    several = len({s.stream_index for s in verdict.transcript}) > 1
+    lines = []
+    for s in verdict.transcript:
+        track = f"[#{s.stream_index}] " if several else ""
+        lines.append(f"  {mmss(s.start_ms)}-{mmss(s.end_ms)}  {track}{s.text.strip()}")
+    return lines
 
 
 def _category_lines(verdict: pb.Verdict) -> list[str]:
@@ -185,10 +235,15 @@ def _evidence_lines(verdict: pb.Verdict, limit: int = 15) -> list[str]:
     if not verdict.evidence:
         return ["  (none)"]
     lines = []
+    # Which stream, once the media has several of its kind: "[transcript #2, semantic]".
+    kinds = {s.index: s.kind for s in verdict.media.streams}
+    per_kind = Counter(kinds.values())
     for ev in verdict.evidence[:limit]:
         where = _evidence_when(ev)
         what = _quote(ev.snippet) if ev.snippet else ""
         extra = f"frame {ev.frame_index}" if ev.source == pb.SOURCE_FRAME else SOURCE.get(ev.source, "")
+        if ev.stream_index in kinds and per_kind[kinds[ev.stream_index]] > 1:
+            extra += f" #{ev.stream_index}"
         lines.append(
             f"  {MODALITY.get(ev.modality, '?'):<6} {where:<17} {ev.category} {ev.score:.2f} {what}"
             f"  [{extra}, {ev.signal}]".rstrip()

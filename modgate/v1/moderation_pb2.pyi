@@ -41,6 +41,15 @@ class ModalityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODALITY_STATE_FAILED: _ClassVar[ModalityState]
     MODALITY_STATE_TIMED_OUT: _ClassVar[ModalityState]
     MODALITY_STATE_UNCALIBRATED: _ClassVar[ModalityState]
+
+class StreamKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STREAM_KIND_UNSPECIFIED: _ClassVar[StreamKind]
+    STREAM_KIND_AUDIO: _ClassVar[StreamKind]
+    STREAM_KIND_VIDEO: _ClassVar[StreamKind]
+    STREAM_KIND_SUBTITLE: _ClassVar[StreamKind]
+    STREAM_KIND_ATTACHMENT: _ClassVar[StreamKind]
+    STREAM_KIND_DATA: _ClassVar[StreamKind]
 MODALITY_UNSPECIFIED: Modality
 MODALITY_AUDIO: Modality
 MODALITY_VISUAL: Modality
@@ -64,6 +73,12 @@ MODALITY_STATE_SKIPPED: ModalityState
 MODALITY_STATE_FAILED: ModalityState
 MODALITY_STATE_TIMED_OUT: ModalityState
 MODALITY_STATE_UNCALIBRATED: ModalityState
+STREAM_KIND_UNSPECIFIED: StreamKind
+STREAM_KIND_AUDIO: StreamKind
+STREAM_KIND_VIDEO: StreamKind
+STREAM_KIND_SUBTITLE: StreamKind
+STREAM_KIND_ATTACHMENT: StreamKind
+STREAM_KIND_DATA: StreamKind
 
 class ModerateRequest(_message.Message):
     __slots__ = ("request_id", "content_id", "media", "media_uri", "title", "description", "hashtags", "captions", "locale", "policy", "options")
@@ -151,7 +166,7 @@ class CategoryScore(_message.Message):
     def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., decision: _Optional[_Union[Decision, str]] = ..., by_modality: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Evidence(_message.Message):
-    __slots__ = ("category", "score", "modality", "source", "start_ms", "end_ms", "snippet", "frame_index", "model", "span_start", "span_end", "signal")
+    __slots__ = ("category", "score", "modality", "source", "start_ms", "end_ms", "snippet", "frame_index", "model", "span_start", "span_end", "signal", "stream_index")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     MODALITY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +179,7 @@ class Evidence(_message.Message):
     SPAN_START_FIELD_NUMBER: _ClassVar[int]
     SPAN_END_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    STREAM_INDEX_FIELD_NUMBER: _ClassVar[int]
     category: str
     score: float
     modality: Modality
@@ -176,21 +192,24 @@ class Evidence(_message.Message):
     span_start: int
     span_end: int
     signal: str
-    def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., source: _Optional[_Union[Source, str]] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., snippet: _Optional[str] = ..., frame_index: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., span_start: _Optional[int] = ..., span_end: _Optional[int] = ..., signal: _Optional[str] = ...) -> None: ...
+    stream_index: int
+    def __init__(self, category: _Optional[str] = ..., score: _Optional[float] = ..., modality: _Optional[_Union[Modality, str]] = ..., source: _Optional[_Union[Source, str]] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., snippet: _Optional[str] = ..., frame_index: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., span_start: _Optional[int] = ..., span_end: _Optional[int] = ..., signal: _Optional[str] = ..., stream_index: _Optional[int] = ...) -> None: ...
 
 class TranscriptSegment(_message.Message):
-    __slots__ = ("text", "start_ms", "end_ms", "avg_logprob", "no_speech_prob")
+    __slots__ = ("text", "start_ms", "end_ms", "avg_logprob", "no_speech_prob", "stream_index")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_MS_FIELD_NUMBER: _ClassVar[int]
     END_MS_FIELD_NUMBER: _ClassVar[int]
     AVG_LOGPROB_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROB_FIELD_NUMBER: _ClassVar[int]
+    STREAM_INDEX_FIELD_NUMBER: _ClassVar[int]
     text: str
     start_ms: int
     end_ms: int
     avg_logprob: float
     no_speech_prob: float
-    def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., avg_logprob: _Optional[float] = ..., no_speech_prob: _Optional[float] = ...) -> None: ...
+    stream_index: int
+    def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., avg_logprob: _Optional[float] = ..., no_speech_prob: _Optional[float] = ..., stream_index: _Optional[int] = ...) -> None: ...
 
 class ModalityStatus(_message.Message):
     __slots__ = ("modality", "state", "reason", "latency_ms", "model", "items")
@@ -251,7 +270,7 @@ class Verdict(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., content_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., risk: _Optional[float] = ..., categories: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptSegment, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[ModalityStatus, _Mapping]]] = ..., policy_name: _Optional[str] = ..., policy_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ...) -> None: ...
 
 class MediaInfo(_message.Message):
-    __slots__ = ("duration_ms", "container", "width", "height", "has_audio", "has_video", "subtitle_streams", "frames_sampled", "undecodable_streams")
+    __slots__ = ("duration_ms", "container", "width", "height", "has_audio", "has_video", "subtitle_streams", "frames_sampled", "undecodable_streams", "streams")
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +280,7 @@ class MediaInfo(_message.Message):
     SUBTITLE_STREAMS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_SAMPLED_FIELD_NUMBER: _ClassVar[int]
     UNDECODABLE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
     duration_ms: int
     container: str
     width: int
@@ -270,4 +290,31 @@ class MediaInfo(_message.Message):
     subtitle_streams: int
     frames_sampled: int
     undecodable_streams: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, duration_ms: _Optional[int] = ..., container: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., has_audio: _Optional[bool] = ..., has_video: _Optional[bool] = ..., subtitle_streams: _Optional[int] = ..., frames_sampled: _Optional[int] = ..., undecodable_streams: _Optional[_Iterable[str]] = ...) -> None: ...
+    streams: _containers.RepeatedCompositeFieldContainer[MediaStream]
+    def __init__(self, duration_ms: _Optional[int] = ..., container: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., has_audio: _Optional[bool] = ..., has_video: _Optional[bool] = ..., subtitle_streams: _Optional[int] = ..., frames_sampled: _Optional[int] = ..., undecodable_streams: _Optional[_Iterable[str]] = ..., streams: _Optional[_Iterable[_Union[MediaStream, _Mapping]]] = ...) -> None: ...
+
+class MediaStream(_message.Message):
+    __slots__ = ("index", "kind", "codec", "language", "is_default", "moderated", "reason", "over_limit", "width", "height", "frames_sampled")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    MODERATED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OVER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_SAMPLED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    kind: StreamKind
+    codec: str
+    language: str
+    is_default: bool
+    moderated: bool
+    reason: str
+    over_limit: bool
+    width: int
+    height: int
+    frames_sampled: int
+    def __init__(self, index: _Optional[int] = ..., kind: _Optional[_Union[StreamKind, str]] = ..., codec: _Optional[str] = ..., language: _Optional[str] = ..., is_default: _Optional[bool] = ..., moderated: _Optional[bool] = ..., reason: _Optional[str] = ..., over_limit: _Optional[bool] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frames_sampled: _Optional[int] = ...) -> None: ...

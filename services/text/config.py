@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modgate.policy import DEFAULT_POLICY_DIR
+from modgate.ports import HOST, TEXT_PORT
 
 HUB_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -47,6 +48,10 @@ class TextSettings(BaseSettings):
     chunk_words: int = Field(default=40, ge=4)  # long texts are scored in windows of this many words
     evidence_min_score: float = Field(default=0.3, ge=0.0, le=1.0)  # semantic matches below: not listed
     policy_reload_s: float = Field(default=2.0, ge=0.0)  # how often policy files are checked for edits
+
+    # --- listen address (`bentoml serve --host/--port` override them) ---
+    host: str = HOST
+    port: int = Field(default=TEXT_PORT, ge=1, le=65535)
 
     # --- shared keys (no MODGATE_TEXT_ prefix) ---
     device: Literal["cpu", "cuda", "auto"] = Field(default="auto", validation_alias="MODGATE_DEVICE")

@@ -94,7 +94,6 @@ from pydantic import BaseModel
 
 from modgate import telemetry
 from modgate.policy import PolicyError, load_policies
-from modgate.ports import HOST, TEXT_PORT
 from modgate.telemetry import Attr
 from modgate.wire import TextItem, TextResult, Variant
 from modgate.wire import TextRequest as TextRequestSpec
@@ -144,7 +143,7 @@ def decode_vectors(encoded: list[str], dimension: int) -> np.ndarray:
 
 @bentoml.service(
     name="modgate-text",
-    http={"host": HOST, "port": TEXT_PORT},
+    http={"host": SETTINGS.host, "port": SETTINGS.port},
     workers=1,
     traffic={"timeout": 60},
     # /moderate reaches the batchable /embed through BentoML's in-process client, which by default

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modgate.banks.config import BankSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 from modgate.ports import HOST, VISION_PORT
 
@@ -73,3 +74,5 @@ class VisionSettings(BaseSettings):
     policy_dir: Path = Field(
         default=DEFAULT_POLICY_DIR, validation_alias=AliasChoices("MODGATE_POLICY_DIR", "policy_dir")
     )
+    # Hash banks (MODGATE_BANK_DIR, MODGATE_BANK_RELOAD_INTERVAL_S): see modgate/banks/config.py.
+    banks: BankSettings = Field(default_factory=BankSettings)

@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from modgate.wire import ModelInfo
 from services.common import RequestError
@@ -24,6 +26,7 @@ from services.common import RequestError
 from .models import Preprocess
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 ENCODER_ATTEMPTS = 3
 # BentoML's dispatcher sends its first ~11 batches one at a time while it fits its latency model;
@@ -55,7 +58,10 @@ class EncoderClient:
         after 5 s, so a burst after a pause can write into a connection being closed."""
         for attempt in range(1, ENCODER_ATTEMPTS + 1):
             try:
-                return await getattr(self._remote().to_async, method)(*args)
+                # A CLIENT span per hop: the encoder's server span ends after its response is
+                # sent, so it nests under the call that waited for it, not the caller's span.
+                with _tracer.start_as_current_span(f"vision.encoder {method}", kind=SpanKind.CLIENT):
+                    return await getattr(self._remote().to_async, method)(*args)
             except aiohttp.ClientConnectionError as exc:
                 if attempt == ENCODER_ATTEMPTS:
                     raise RequestError(

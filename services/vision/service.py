@@ -59,6 +59,8 @@ request's frames rode in; larger than the request's own frame count when BentoML
 batching merged concurrent requests), ``model`` (name, version = weights sha256 prefix,
 engine, variant, calibrated), ``policy`` (name, version, digest of the policy scored against)
 and ``timings_ms`` (decode incl. hashing, dedup, encode, score, total). Scores are evidence, never a decision.
+``hashes`` (:class:`modgate.wire.HashResult`, null when the policy names no hash bank): each
+frame's PDQ hash and quality and its matches in the policy's banks (services/vision/hashing.py).
 
 ``POST /info`` (empty JSON body ``{}``) answers :class:`modgate.wire.VisionInfo`: model,
 input_size (for raw frames), limits, dedup distance and the policies held.
@@ -116,6 +118,7 @@ from services.vision.config import VisionSettings
 from services.vision.dedup import find_duplicates
 from services.vision.encoder_client import EncoderClient, EncoderModel
 from services.vision.frames import check_frames, decode_frames
+from services.vision.hashing import FrameHasher, check_banks_at_start
 from services.vision.models import ModelSourceError, resolve_source
 from services.vision.prompts import RECHECK_SECONDS, PromptCache
 
@@ -130,6 +133,7 @@ try:
     SOURCE = resolve_source(SETTINGS)
 except ModelSourceError as exc:
     raise SystemExit(f"modgate vision: {exc}") from None
+check_banks_at_start(SETTINGS.policy_dir, SETTINGS.banks)  # exits naming a policy bank not in the bank dir
 
 # Batch ids ride in a float32 column; wrap before they stop being exact integers.
 BATCH_ID_MODULUS = 1 << 24
@@ -236,6 +240,7 @@ class Vision:
         )
         self.encoder_client = EncoderClient(lambda: self.encoder, max_batch_size=SETTINGS.max_batch_size)
         self.prompts = PromptCache(self.encoder_client.encode_texts)
+        self.hasher = FrameHasher(SETTINGS.banks)
         self._ready: EncoderModel | None = None
         self._ready_lock = asyncio.Lock()
 
@@ -335,6 +340,9 @@ class Vision:
                 max_frame_bytes=self.settings.max_frame_bytes,
             )
         )
+        hashing = asyncio.create_task(
+            self.hasher.hash_frames(paths, timestamps_ms, frame_format, raw_shape, policy)
+        )
         t_dedup = time.perf_counter()
         duplicate_of = find_duplicates(hashes, self.settings.dedup_distance)
         unique = [i for i, d in enumerate(duplicate_of) if d is None]
@@ -359,6 +367,7 @@ class Vision:
             batch_sizes=batch_sizes,
             model=ready.model,
             policy=bank.policy,
+            hashes=await hashing,
             timings_ms={
                 "decode_ms": round((t_dedup - t_decode) * 1000, 2),
                 "dedup_ms": round((t_encode - t_dedup) * 1000, 2),

@@ -268,9 +268,33 @@ def test_uncalibrated_visual_is_kept_out_of_the_decision(policy: Policy) -> None
     assert fused.decision == pb.DECISION_ALLOW
     assert "VISUAL" not in category(fused, "violence").by_modality
     assert all(e.modality != pb.MODALITY_VISUAL for e in fused.evidence)
-    assert fused.degraded
+    # Changed on purpose (issue 21): with failure.on_uncalibrated=ignore the policy decides
+    # without VISUAL by design, so nothing it needed is missing: not degraded. The modality
+    # status and the reason still say VISUAL ran uncalibrated.
+    assert policy.failure.on_uncalibrated.value == "ignore"
+    assert not fused.degraded
+    assert any("VISUAL UNCALIBRATED" in r and "on_uncalibrated=ignore" in r for r in fused.reasons)
     visual = next(m for m in fused.modalities if m.modality == pb.MODALITY_VISUAL)
     assert visual.state == pb.MODALITY_STATE_UNCALIBRATED
+
+
+def test_uncalibrated_modality_the_policy_counts_on_is_degraded() -> None:
+    pol = small_policy(failure={"on_uncalibrated": "review"})
+    outcomes = ok(Modality.TEXT)
+    outcomes[Modality.VISUAL] = ModalityOutcome(Modality.VISUAL, State.UNCALIBRATED, reason="random weights")
+    fused = fuse(FusionInput(pol, outcomes, texts=[text("a", "hi", "title", {"violence": 0.01})]))
+    assert fused.degraded
+    assert fused.decision == pb.DECISION_REVIEW
+    assert any("on_uncalibrated=review" in r for r in fused.reasons)
+
+
+def test_a_failure_is_degraded_next_to_an_ignored_uncalibrated_modality(policy: Policy) -> None:
+    outcomes = ok(Modality.TEXT)
+    outcomes[Modality.VISUAL] = ModalityOutcome(Modality.VISUAL, State.UNCALIBRATED, reason="random weights")
+    outcomes[Modality.AUDIO] = ModalityOutcome(Modality.AUDIO, State.TIMED_OUT, reason="slow")
+    fused = fuse(FusionInput(policy, outcomes, texts=[text("a", "hi", "title", {"violence": 0.01})]))
+    assert fused.degraded
+    assert fused.decision == pb.DECISION_REVIEW
 
 
 def test_skipped_modality_is_not_degraded(policy: Policy) -> None:

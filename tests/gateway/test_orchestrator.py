@@ -8,16 +8,19 @@ reply for the wrong variant, a count of calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
 
+import grpc
 import numpy as np
 import pytest
 from aiohttp import web
 
 from gateway.app import service_pools
 from gateway.context import RequestContext
+from gateway.errors import EmptyMedia, grpc_status
 from gateway.job import ModerationJob, ModerationRequest
 from gateway.media.intake import MediaSource
 from gateway.media.split_stage import AudioReady
@@ -25,7 +28,7 @@ from gateway.media.types import MediaInfo, SampledFrame, SplitMedia, SubtitleCue
 from gateway.orchestrator import Orchestrator
 from gateway.orchestrator.items import text_items
 from gateway.upstreams.config import OrchestrationSettings, parse_upstreams
-from modgate.policy import Policy, load_policies
+from modgate.policy import Policy, Requests, load_policies
 from modgate.v1 import moderation_pb2 as pb
 from modgate.wire import (
     FrameScore,
@@ -39,6 +42,7 @@ from modgate.wire import (
 from tests.gateway.test_upstream_resilience import free_port
 
 POLICY = load_policies()["default"]
+SKIPPABLE = POLICY.model_copy(update={"requests": Requests(allow_skip_all_modalities=True)})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -95,10 +99,15 @@ def orchestrator(urls: dict[str, str], media: SplitMedia | None = None, **settin
 
 
 def job(
-    request: pb.ModerateRequest, *, media: bool = False, budget_s: float = 5.0, request_id: str = "r1"
+    request: pb.ModerateRequest,
+    *,
+    media: bool = False,
+    budget_s: float = 5.0,
+    request_id: str = "r1",
+    policy: Policy = POLICY,
 ) -> ModerationJob:
     """The job the servicer would make of `request`; `media` gives it a source for the splitter."""
-    ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + budget_s, policy=POLICY)
+    ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + budget_s, policy=policy)
     source = MediaSource(b"container bytes", max_bytes=1024) if media else None
     return ModerationJob(ModerationRequest.from_proto(request), source, ctx)
 
@@ -111,7 +120,6 @@ def media(frames: int = 0, subtitles: tuple[str, ...] = ()) -> SplitMedia:
     image = np.zeros((24, 24, 3), dtype=np.uint8)
     return SplitMedia(
         info=MediaInfo(duration_ms=frames * 500, container="mp4", has_video=bool(frames), effective_fps=2.0),
-        audio=None,
         frames=[SampledFrame(timestamp_ms=i * 500, image=image, keyframe=False) for i in range(frames)],
         subtitles=[SubtitleCue(t, i * 1000, i * 1000 + 900, 2, "mov_text") for i, t in enumerate(subtitles)],
         metadata={"comment": "shot on a phone"},
@@ -240,7 +248,7 @@ def test_text_batches_respect_the_service_item_limit() -> None:
 
     async def main() -> pb.Verdict:
         runner, url = await serve({"/moderate": text_handler(calls=calls)})
-        orch = orchestrator({"text": url})
+        orch = orchestrator({"text": url}, text_batch_items=128)
         request = pb.ModerateRequest(captions=[pb.CaptionCue(text=f"line {i}") for i in range(300)])
         try:
             return await orch.run(job(request))
@@ -262,7 +270,8 @@ def test_skipped_text_calls_nothing(skip: int) -> None:
         orch = orchestrator({"text": url})
         request = pb.ModerateRequest(title="x", options=pb.ModerateOptions(skip_modalities=[skip]))
         try:
-            return await orch.run(job(request))
+            # Skipping the one modality a request has input for needs the policy's leave (below).
+            return await orch.run(job(request, policy=SKIPPABLE))
         finally:
             await orch.aclose()
             await runner.cleanup()
@@ -270,3 +279,51 @@ def test_skipped_text_calls_nothing(skip: int) -> None:
     verdict = asyncio.run(main())
     assert calls == []
     assert status(verdict, skip).reason == "skipped on request"
+
+
+@pytest.mark.parametrize("policy", [POLICY, SKIPPABLE], ids=["default policy", "policy allows it"])
+def test_skips_that_leave_nothing_to_run_are_refused_unless_the_policy_allows(policy: Policy) -> None:
+    """Audio and video skipped, and no text in the request or the container: nothing would run."""
+    calls: list[int] = []
+
+    async def main() -> pb.Verdict:
+        runner, url = await serve({"/moderate": text_handler(calls=calls)})
+        orch = orchestrator({"text": url}, media=dataclasses.replace(media(frames=2), metadata={}))
+        skips = [pb.MODALITY_AUDIO, pb.MODALITY_VISUAL]
+        request = pb.ModerateRequest(options=pb.ModerateOptions(skip_modalities=skips))
+        try:
+            return await orch.run(job(request, media=True, policy=policy))
+        finally:
+            await orch.aclose()
+            await runner.cleanup()
+
+    if policy is SKIPPABLE:
+        verdict = asyncio.run(main())
+        assert {m.state for m in verdict.modalities} == {pb.MODALITY_STATE_SKIPPED}
+    else:
+        with pytest.raises(
+            EmptyMedia,
+            match="nothing to moderate: AUDIO: skipped on request; VISUAL: skipped on request; TEXT: no ",
+        ):
+            asyncio.run(main())
+    assert calls == []
+
+
+def test_text_only_request_skipping_text_is_refused() -> None:
+    async def main() -> None:
+        orch = orchestrator({"text": "http://127.0.0.1:9"})
+        request = pb.ModerateRequest(
+            title="x", options=pb.ModerateOptions(skip_modalities=[pb.MODALITY_TEXT])
+        )
+        try:
+            await orch.run(job(request))
+        finally:
+            await orch.aclose()
+
+    with pytest.raises(
+        EmptyMedia,
+        match="to moderate: AUDIO: text-only request; VISUAL: text-only request; TEXT: skipped on request",
+    ) as refused:
+        asyncio.run(main())
+    assert "requests.allow_skip_all_modalities" in str(refused.value)
+    assert grpc_status(refused.value)[0] == grpc.StatusCode.INVALID_ARGUMENT

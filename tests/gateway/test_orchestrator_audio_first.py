@@ -25,7 +25,7 @@ from gateway.job import ModerationJob, ModerationRequest
 from gateway.media.intake import MediaSource
 from gateway.media.limits import MediaLimits, SplitOptions
 from gateway.media.split_stage import AudioReady, MediaSplitter
-from gateway.media.types import MediaInfo, SplitMedia
+from gateway.media.types import AudioTrack, MediaInfo, SplitMedia
 from gateway.media.worker import SplitWorkers
 from gateway.orchestrator import Orchestrator
 from gateway.upstreams.config import OrchestrationSettings, parse_upstreams
@@ -176,7 +176,7 @@ class FailsAfterTheAudioPart:
     async def split(self, job: ModerationJob, *, on_audio: AudioReady | None = None) -> SplitMedia:
         assert on_audio is not None
         info = MediaInfo(duration_ms=1000, container="mp4", has_audio=True)
-        on_audio(SplitMedia(info=info, audio=np.zeros(16000, dtype=np.float32)))
+        on_audio(SplitMedia(info=info, audio_tracks=(AudioTrack(1, np.zeros(16000, dtype=np.float32)),)))
         await asyncio.sleep(0.05)  # speech is on its way
         raise UndecodableMedia("stream 0 (video h264): the video stream broke off")
 

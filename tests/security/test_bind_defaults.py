@@ -32,10 +32,12 @@ def test_gateway_listens_on_localhost_by_default() -> None:
 
 def test_service_settings_default_to_localhost() -> None:
     from services.speech.config import SpeechSettings
+    from services.text.config import TextSettings
     from services.vision.config import VisionSettings
 
     assert SpeechSettings().host == LOCAL
     assert VisionSettings().host == LOCAL
+    assert TextSettings().host == LOCAL
 
 
 def _service_http_host(path: Path) -> ast.expr:

@@ -172,10 +172,11 @@ def test_streamed_requests_need_a_token_too(tls_gateway: Gateway) -> None:
 
 
 def test_tokens_map_to_the_policies_a_caller_may_use(tls_gateway: Gateway) -> None:
-    assert call(tls_gateway, token=TOKENS["checkout"], policy="default").policy_name == "default"
-    assert call(tls_gateway, token=TOKENS["kids-app"], policy="kids").policy_name == "kids"
+    # Each request carries a title: one with nothing to moderate is INVALID_ARGUMENT (issue 21).
+    assert call(tls_gateway, token=TOKENS["checkout"], policy="default", title="x").policy_name == "default"
+    assert call(tls_gateway, token=TOKENS["kids-app"], policy="kids", title="x").policy_name == "kids"
     for policy in ("default", "kids"):
-        assert call(tls_gateway, token=TOKENS["ops"], policy=policy).policy_name == policy
+        assert call(tls_gateway, token=TOKENS["ops"], policy=policy, title="x").policy_name == policy
 
     code, details = refused(lambda: call(tls_gateway, token=TOKENS["checkout"], policy="kids"))
     assert code == DENIED and "'checkout' may not use policy 'kids'" in details

@@ -9,7 +9,9 @@ PyAV, real speech from espeak-ng.
 Every video frame carries its frame number as a row of black/white blocks along the top
 (`read_frame_number` reads it back, even after downscaling), over a background whose colour
 changes at `scene_changes_s`, with a box moving left to right. Audio is a quiet tone, silence,
-or espeak-ng sentences placed at given times. Subtitles are written as real subtitle streams
+or espeak-ng sentences placed at given times. More audio tracks (`more_audio`, each with its
+own sound, language tag and default flag), more video streams (`more_video`) and cover art
+make multi-stream files. Subtitles are written as real subtitle streams
 (mov_text in mp4/mov, subrip or ass in mkv, webvtt in webm). Malformed variants: truncated(),
 random_bytes(), ZERO_BYTES, and any valid file saved under the wrong extension. For the speech
 service alone: `speech_track` (16 kHz int16 sentences at known times), `tone`.
@@ -34,7 +36,17 @@ from modgate.tools.mediagen.audio import (
 from modgate.tools.mediagen.encode import ASS_HEADER, generate, mux_subtitles
 from modgate.tools.mediagen.frames import MARKER_BITS, draw_frame, read_frame_number
 from modgate.tools.mediagen.malformed import ZERO_BYTES, random_bytes, save, truncated
-from modgate.tools.mediagen.spec import AUDIO_RATE, AudioKind, Container, Cue, Generated, MediaSpec, Speech
+from modgate.tools.mediagen.spec import (
+    AUDIO_RATE,
+    AudioKind,
+    AudioTrackSpec,
+    Container,
+    Cue,
+    Generated,
+    MediaSpec,
+    Speech,
+    VideoStreamSpec,
+)
 
 __all__ = [
     "ASS_HEADER",
@@ -44,12 +56,14 @@ __all__ = [
     "SR",
     "ZERO_BYTES",
     "AudioKind",
+    "AudioTrackSpec",
     "Container",
     "Cue",
     "Generated",
     "MediaSpec",
     "Speech",
     "Utterance",
+    "VideoStreamSpec",
     "draw_frame",
     "espeak",
     "generate",

@@ -30,6 +30,32 @@ class Speech:
 
 
 @dataclass(frozen=True)
+class AudioTrackSpec:
+    """An audio track besides the main one (MediaSpec.audio): what it sounds like, its
+    language tag and whether the container marks it default."""
+
+    audio: AudioKind = "silence"
+    speech: tuple[Speech, ...] = ()
+    language: str = ""
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        if self.speech and self.audio != "speech":
+            object.__setattr__(self, "audio", "speech")
+
+
+@dataclass(frozen=True)
+class VideoStreamSpec:
+    """A video stream besides the main one: the same picture (frame numbers, moving box) at
+    its own size, over `scene_changes_s` of its own."""
+
+    width: int = 160
+    height: int = 120
+    scene_changes_s: tuple[float, ...] = ()
+    default: bool = False
+
+
+@dataclass(frozen=True)
 class MediaSpec:
     container: Container = "mp4"
     width: int = 320
@@ -58,6 +84,15 @@ class MediaSpec:
     faststart: bool = False
     # Video encoder (default: libx264; libvpx-vp9 in webm). E.g. "libvpx" for VP8.
     video_codec: str | None = None
+    # The main audio track's language tag ("eng") and default disposition (None: the muxer's).
+    audio_language: str = ""
+    audio_default: bool | None = None
+    # More audio tracks and video streams, after the main ones (stream indices follow: main
+    # video, main audio, then these, then subtitles).
+    more_audio: tuple[AudioTrackSpec, ...] = ()
+    more_video: tuple[VideoStreamSpec, ...] = ()
+    # A cover-art picture (an attached-picture video stream: a PNG), as music videos carry.
+    cover_art: bool = False
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
@@ -71,6 +106,8 @@ class Generated:
     audio_duration_s: float  # length of the audio track as written (0 without audio)
     # (start_s, end_s, text) of each spoken sentence, as placed in the audio.
     speech_spans: tuple[tuple[float, float, str], ...] = field(default=())
+    # The same for each of spec.more_audio, in order.
+    more_speech_spans: tuple[tuple[tuple[float, float, str], ...], ...] = field(default=())
 
     @property
     def data(self) -> bytes:
