@@ -172,7 +172,16 @@ class UpstreamProbe:
     async def _check(self) -> None:
         """Never raises (but cancellation): callers only wait for it to be done."""
         try:
-            if self.judge(await self.probe()) and self._changed is not None:
+            changed = self.judge(await self.probe())
+            # A healthy upstream that failed a round is probed again at once, whoever asked for
+            # the round (the loop, or a call that lost its connection): the threshold's rounds
+            # confirm it (or not) without waiting an interval.
+            for _ in range(self.settings.health_unhealthy_threshold - 1):
+                if not (self.upstream.healthy and self._failures > 0):
+                    break
+                await asyncio.sleep(MIN_PROBE_GAP_S)
+                changed = self.judge(await self.probe()) or changed
+            if changed and self._changed is not None:
                 await self._changed()
         except Exception:  # a bug in one probe must not end the health checks or fail a call
             log.exception("health check of %s/%s failed", self.upstream.service, self.upstream.variant)
@@ -187,8 +196,7 @@ class UpstreamProbe:
             while True:
                 started = time.monotonic()
                 await asyncio.shield(self.check_now())  # cancelling the loop leaves it to finish
-                # A healthy upstream that failed a round is probed again at once: one more
-                # round confirms it (or not) without waiting an interval.
+                # Still suspect (a confirming round was inconclusive): again at once.
                 suspect = self.upstream.healthy and self._failures > 0
                 pause = 0.0 if suspect else interval - (time.monotonic() - started)
                 await asyncio.sleep(max(MIN_PROBE_GAP_S, pause))
