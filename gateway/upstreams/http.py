@@ -8,10 +8,10 @@ outcome on the breaker and the call metrics in one place.
 
 The health checker (gateway/upstreams/health.py) marks an upstream unhealthy when its readiness
 probe fails: its breaker is held open, so new calls fail at once, and the attempts in flight
-are failed now instead of at their deadline (mark_unhealthy). A lost connection asks for a probe
-at once (check_health), and a refused one waits for it before any retry, so a service nobody
-listens on is found out, and its breaker opened, within milliseconds rather than after
-failure_threshold calls.
+are failed now instead of at their deadline (mark_unhealthy). A lost connection or a 502/503/504
+asks for a probe at once (check_health), and a refused connection waits for it before any retry,
+so a service nobody listens on, or one that says it is not ready, is found out, and its breaker
+opened, within milliseconds rather than after failure_threshold calls.
 """
 
 from __future__ import annotations
@@ -362,4 +362,8 @@ class Upstream:
             self._inflight.discard(scope)
             self._cut.pop(scope, None)
         self.last_response_at = time.monotonic()
+        if is_transient_status(response.status_code) and self.check_health is not None:
+            # A worker still loading its model says 503 on /readyz too: probe now. An overloaded
+            # one (BentoML's "process is overloaded") stays ready, and only the breaker counts it.
+            self.check_health()
         return classify_response(response)

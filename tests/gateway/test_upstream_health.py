@@ -290,6 +290,56 @@ def test_a_dropped_connection_asks_for_a_probe_at_once() -> None:
     asyncio.run(main())
 
 
+def test_a_503_asks_for_a_probe_at_once_and_only_a_failing_readyz_makes_it_unhealthy() -> None:
+    service = "health-call-503"
+
+    async def main() -> None:
+        loading = False
+
+        async def ready(_request: web.Request) -> web.Response:
+            return web.Response(status=503 if loading else 200, text="model loading" if loading else "ok")
+
+        async def overloaded(_request: web.Request) -> web.Response:
+            return web.Response(status=503, text="process is overloaded")
+
+        def probes(outcome: str) -> float:
+            return sample(
+                "modgate_gateway_upstream_probes_total", service=service, variant="stable", outcome=outcome
+            )
+
+        port = free_port()
+        runner = await serve_on(port, ready=ready, post=overloaded)
+        # Only the start probe and the calls' requests; the passive breaker out of the way.
+        s = settings(health_check_interval_s=30.0, breaker_failure_threshold=10)
+        p = pool(service, f"http://127.0.0.1:{port}", s)
+        monitor = HealthMonitor({service: p}, s)
+        up = p.stable
+        await monitor.start()
+        try:
+            await wait_until(lambda: probes("ok") >= 1, 2.0)
+            # Overloaded (BentoML's batch queue is full) but ready: the probe passes, the
+            # upstream stays healthy, and only the breaker counts the 503s.
+            with pytest.raises(UpstreamError) as err:
+                await up.post("/x", deadline=time.monotonic() + 5, json={})
+            assert "HTTP 503: process is overloaded" in str(err.value)
+            await wait_until(lambda: probes("ok") >= 2, 1.0)  # asked for by the 503, not the 30 s loop
+            assert up.healthy and not up.breaker.held
+            # Loading (its /readyz says 503 too): unhealthy within one call, not an interval.
+            loading = True
+            started = time.monotonic()
+            with pytest.raises(UpstreamError):
+                await up.post("/x", deadline=started + 5, json={})
+            found = await wait_until(lambda: not up.healthy, 1.0)
+            assert time.monotonic() - started < 0.5 and up.breaker.held, found
+            assert "answered HTTP 503" in up.breaker.held
+        finally:
+            await monitor.stop()
+            await p.aclose()
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
 def test_an_error_status_marks_unhealthy_after_the_threshold_and_a_timeout_with_answers_does_not() -> None:
     service = "health-503"
 
