@@ -12,7 +12,9 @@ only ever to the configured URL.
   no answer, error status, other error -> unhealthy after health_unhealthy_threshold rounds in
                                           a row; a failed round is confirmed by the next one at
                                           once, not an interval later
-  2xx                                 -> healthy after health_healthy_threshold rounds in a row
+  2xx                                 -> healthy after health_healthy_threshold rounds in a row,
+                                          a passing round of an unhealthy upstream confirmed
+                                          the same way
 A round without an answer is inconclusive, counting neither way, when a real call to the
 upstream got an HTTP answer meanwhile (a busy service, not a dead one) or when the gateway
 itself was starved (the round overran its timeout twice over).
@@ -156,6 +158,12 @@ class UpstreamProbe:
         return up.healthy != was
 
     @property
+    def suspect(self) -> bool:
+        """The last rounds disagree with the upstream's health, not yet enough to change it."""
+        up = self.upstream
+        return (up.healthy and self._failures > 0) or (not up.healthy and self._passes > 0)
+
+    @property
     def current(self) -> asyncio.Future[None] | None:
         """The probe under way or last done."""
         return self._current
@@ -173,11 +181,13 @@ class UpstreamProbe:
         """Never raises (but cancellation): callers only wait for it to be done."""
         try:
             changed = self.judge(await self.probe())
-            # A healthy upstream that failed a round is probed again at once, whoever asked for
-            # the round (the loop, or a call that lost its connection): the threshold's rounds
-            # confirm it (or not) without waiting an interval.
-            for _ in range(self.settings.health_unhealthy_threshold - 1):
-                if not (self.upstream.healthy and self._failures > 0):
+            # A round that disagrees with the upstream's health (a healthy one failed, an
+            # unhealthy one passed) is confirmed at once, whoever asked for it (the loop, or a
+            # call that lost its connection): the threshold's rounds decide without waiting an
+            # interval each, so an outage is failed fast and a recovered service serves at once.
+            s = self.settings
+            for _ in range(max(s.health_unhealthy_threshold, s.health_healthy_threshold) - 1):
+                if not self.suspect:
                     break
                 await asyncio.sleep(MIN_PROBE_GAP_S)
                 changed = self.judge(await self.probe()) or changed
@@ -197,8 +207,7 @@ class UpstreamProbe:
                 started = time.monotonic()
                 await asyncio.shield(self.check_now())  # cancelling the loop leaves it to finish
                 # Still suspect (a confirming round was inconclusive): again at once.
-                suspect = self.upstream.healthy and self._failures > 0
-                pause = 0.0 if suspect else interval - (time.monotonic() - started)
+                pause = 0.0 if self.suspect else interval - (time.monotonic() - started)
                 await asyncio.sleep(max(MIN_PROBE_GAP_S, pause))
         finally:
             self.upstream.check_health = None
