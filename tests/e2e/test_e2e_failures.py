@@ -191,8 +191,14 @@ def test_a_killed_worker_fails_its_modality_at_once_then_recovers(
     modality = MODALITY_OF[service]
     name = f"{HEALTH}/{modality}"
     proc = services.processes.procs[service]
-    before, _ = moderate_one(gateway, service, benign)
-    assert before.state in (pb.MODALITY_STATE_OK, pb.MODALITY_STATE_UNCALIBRATED), before
+    ran = (pb.MODALITY_STATE_OK, pb.MODALITY_STATE_UNCALIBRATED)
+    # Before the kill the modality runs; on a loaded machine a service that a previous case
+    # left busy may miss a deadline or two: a few tries, long deadlines.
+    for _ in range(3):
+        before, _ = moderate_one(gateway, service, benign, timeout_s=60)
+        if before.state in ran:
+            break
+    assert before.state in ran, before
     assert health_status(gateway.target, name) == health_pb2.HealthCheckResponse.SERVING
 
     worker = serving_worker(proc)
@@ -242,7 +248,6 @@ def test_a_killed_worker_fails_its_modality_at_once_then_recovers(
     print(f"{service}: {name} SERVING again {back_after + detected:.0f} s after the kill")
     assert time.monotonic() - killed_at < RESPAWN_S + 30
     # A fresh worker's first requests may be slow on a loaded machine: a few tries, long deadlines.
-    ran = (pb.MODALITY_STATE_OK, pb.MODALITY_STATE_UNCALIBRATED)
     seen = []
     for _ in range(5):
         back, _ = moderate_one(gateway, service, benign, timeout_s=60)
