@@ -10,10 +10,15 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install tools proto demo test lint bench fuzz clean
 
-# System packages: espeak-ng speaks the test and demo sentences (PyAV bundles FFmpeg).
+# System packages: espeak-ng speaks the test and demo sentences (PyAV bundles FFmpeg); the fonts
+# draw on-screen text for the OCR tests (modgate/tools/mediagen/overlay.py names each file).
+APT_PACKAGES := espeak-ng fonts-dejavu-core fonts-liberation fonts-noto-core fonts-freefont-ttf
 $(VENV)/.apt-stamp:
-	@command -v espeak-ng >/dev/null || { echo "installing espeak-ng (apt)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+	@command -v espeak-ng >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf ] \
+	  && [ -f /usr/share/fonts/truetype/freefont/FreeSans.ttf ] \
+	  && [ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] \
+	  && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { echo "installing $(APT_PACKAGES) (apt)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
 	@mkdir -p $(VENV) && touch $@
 
 # Python: one venv, pip (not uv: uv ignores the local torch wheels and downloads CUDA torch).

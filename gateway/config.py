@@ -95,6 +95,11 @@ class GatewayConfig(BaseSettings):
     # its speech lane on 2 cores, at one frame every ~1.9 s; clips up to 32 s keep 1 fps.
     default_max_frames: int = Field(default=32, ge=1)
     frame_max_side: int = Field(default=336, ge=16)
+    # Frames go to vision this large when the request's policy reads on-screen text (policy
+    # ocr.enabled): 24 px text at 720p is ~6 px at 336 and unreadable, ~18 px at 960. Vision
+    # still runs CLIP at its own input size and text detection at MODGATE_VISION_OCR_DET_SIDE.
+    # 0: frame_max_side for every policy.
+    ocr_frame_max_side: int = Field(default=960, ge=0)
     scene_probe_fps: float = Field(default=4.0, gt=0)
     scene_threshold: float = Field(default=0.12, gt=0, le=1)
     # FPS: a keyframe within this fraction of the sampling interval stands in for the frame at
@@ -145,14 +150,21 @@ class GatewayConfig(BaseSettings):
         )
 
     def split_options(
-        self, *, fps: float = 0.0, max_frames: int = 0, audio: bool = True, video: bool = True
+        self,
+        *,
+        fps: float = 0.0,
+        max_frames: int = 0,
+        audio: bool = True,
+        video: bool = True,
+        ocr: bool = False,
     ) -> SplitOptions:
-        """Sampling for one request: request values (0 = default) capped by the gateway's."""
+        """Sampling for one request: request values (0 = default) capped by the gateway's;
+        `ocr`: the policy reads on-screen text (frames at ocr_frame_max_side)."""
         return SplitOptions(
             strategy=self.frame_strategy,
             frame_sample_fps=min(fps or self.frame_sample_fps, self.max_sample_fps),
             max_frames=min(max_frames or self.default_max_frames, self.max_frames),
-            frame_max_side=self.frame_max_side,
+            frame_max_side=max(self.frame_max_side, self.ocr_frame_max_side if ocr else 0),
             scene_probe_fps=self.scene_probe_fps,
             scene_threshold=self.scene_threshold,
             audio=audio,

@@ -60,7 +60,9 @@ SOURCE_PB = {
     "hashtag": pb.SOURCE_HASHTAG,
     "caption": pb.SOURCE_CAPTION,
     "metadata": pb.SOURCE_METADATA,
+    "on_screen_text": pb.SOURCE_ON_SCREEN_TEXT,
 }
+ON_SCREEN = "on_screen_text"  # read from frames by vision's OCR: VISUAL, signal "ocr"
 DECISION_NAMES = {pb.DECISION_ALLOW: "ALLOW", pb.DECISION_REVIEW: "REVIEW", pb.DECISION_BLOCK: "BLOCK"}
 
 
@@ -83,6 +85,7 @@ class ModalityOutcome:
     model: ModelInfo | None = None
     variant: str = "stable"
     items: int = 0
+    ocr_frames: tuple[int, int] = (0, 0)  # VISUAL: (frames whose text was read, frames with text)
 
 
 @dataclass
@@ -189,6 +192,8 @@ def _match_snippet(text: str, match: TextMatch | None) -> str:
 
 
 def _text_modality(item: TextItem) -> Modality:
+    if item.source == ON_SCREEN:
+        return Modality.VISUAL
     return Modality.AUDIO if item.source == "transcript" else Modality.TEXT
 
 
@@ -199,7 +204,9 @@ def _text_candidates(
     candidates: list[_Candidate] = []
     for scored in texts:
         modality = _text_modality(scored.item)
-        weight = weights.get(modality, 1.0)
+        on_screen = scored.item.source == ON_SCREEN
+        # On-screen text has its own weight: the VISUAL one weighs the CLIP frame scores.
+        weight = policy.ocr.weight if on_screen else weights.get(modality, 1.0)
         for category, raw in scored.result.scores.items():
             if category not in policy.categories:
                 continue  # a service holding a newer policy may know categories we do not
@@ -210,8 +217,8 @@ def _text_candidates(
             if weighted <= 0.0 or weighted < floor:
                 continue
             match = next((m for m in scored.result.matches if m.category == category), None)
-            signal = match.signal if match else "semantic"
-            snippet = _match_snippet(scored.item.text, match)
+            signal = "ocr" if on_screen else match.signal if match else "semantic"
+            snippet = _snippet(scored.item.text) if on_screen else _match_snippet(scored.item.text, match)
             evidence = pb.Evidence(
                 category=category,
                 score=weighted,
@@ -324,19 +331,24 @@ def fuse(inp: FusionInput) -> Fused:
     counted = {m for m, o in inp.outcomes.items() if o.state == State.OK}
     variants = {m: o.variant for m, o in inp.outcomes.items()}
     reasons: list[str] = []
+    # On-screen text counts when vision answered, calibrated CLIP weights or not.
+    visual = inp.outcomes.get(Modality.VISUAL)
+    text_counted = counted | (
+        {Modality.VISUAL} if visual and visual.state in (State.OK, State.UNCALIBRATED) else set()
+    )
 
     best, candidates = _text_candidates(
-        (t for t in inp.texts if _text_modality(t.item) in counted), policy, weights, inp.item_streams
+        (t for t in inp.texts if _text_modality(t.item) in text_counted), policy, weights, inp.item_streams
     )
     if Modality.VISUAL in counted:
         v_best, v_candidates, notes = _visual_candidates(
             inp, weights.get(Modality.VISUAL, 1.0), variants.get(Modality.VISUAL, "stable")
         )
-        best.update(v_best)
+        best.update({key: max(best.get(key, 0.0), score) for key, score in v_best.items()})
         candidates.extend(v_candidates)
         reasons.extend(notes)
 
-    categories, category_scores, decision = _categories(policy, best, counted, reasons)
+    categories, category_scores, decision = _categories(policy, best, text_counted, reasons)
     decision, degraded = _apply_failures(policy, inp.outcomes, decision, reasons)
     # Highest contribution first; among equals, the category closer to acting, then time order.
     candidates.sort(
@@ -427,6 +439,8 @@ def _modality_statuses(outcomes: dict[Modality, ModalityOutcome]) -> list[pb.Mod
             latency_ms=max(0, round(o.latency_ms)),
             model=_model_ref(o.model, o.variant),
             items=max(0, o.items),
+            frames_read=max(0, o.ocr_frames[0]),
+            frames_with_text=max(0, o.ocr_frames[1]),
         )
         for m, o in sorted(outcomes.items(), key=lambda kv: MODALITY_PB[kv[0]])
     ]

@@ -140,6 +140,20 @@ class Fusion(_Strict):
     )
 
 
+class Ocr(_Strict):
+    """On-screen text: read from frames by the vision service (services/vision/ocr), scored by
+    the text service like captions; its evidence is VISUAL / signal "ocr"."""
+
+    enabled: bool = True  # false: frames are not read (and are sampled at the CLIP size only)
+    # Multiplies the text service's scores for on-screen text. fusion.modality_weights.VISUAL
+    # weighs the zero-shot frame scores only, so each can be trusted on its own.
+    weight: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    # A recognized line below this confidence (the recognizer's mean character probability) is
+    # dropped, as is one with fewer than min_chars letters or digits (textures read as "l1").
+    min_confidence: Score = 0.6
+    min_chars: int = Field(default=3, ge=1)
+
+
 class BankAction(StrEnum):
     BLOCK = "BLOCK"
     REVIEW = "REVIEW"
@@ -180,6 +194,7 @@ class Policy(_Strict):
     profanity: Profanity = Field(default_factory=Profanity)
     fusion: Fusion = Field(default_factory=Fusion)
     failure: Failure = Field(default_factory=Failure)
+    ocr: Ocr = Field(default_factory=Ocr)
     # Hash banks consulted for this policy: bank name -> what a match means. Every bank named
     # here must exist in the bank directory (modgate.banks.checks fails the start otherwise).
     banks: dict[Annotated[str, Field(pattern=BANK_NAME_PATTERN)], BankRule] = Field(default_factory=dict)

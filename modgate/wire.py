@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Variant = Literal["stable", "canary"]
-TextSource = Literal["title", "description", "hashtag", "caption", "subtitle", "transcript", "metadata"]
+TextSource = Literal[
+    "title", "description", "hashtag", "caption", "subtitle", "transcript", "metadata", "on_screen_text"
+]
 
 
 class _Wire(BaseModel):
@@ -78,6 +80,29 @@ class VisionInfo(_Wire):
     max_batch_size: int  # frames per model batch
     dedup_distance: int  # -1: near-duplicate skipping is off
     policies: list[PolicyRef]
+    ocr_model: ModelInfo | None = None  # the on-screen text reader; None: OCR off here
+
+
+class OcrCue(_Wire):
+    """Text shown on screen: consecutive frames reading the same, merged (services/vision/ocr)."""
+
+    text: str  # recognized lines in reading order, one per line
+    start_ms: int  # the first frame showing it
+    end_ms: int  # where the next frame looked at begins (or one frame gap after the last)
+    confidence: float  # the recognizer's mean character probability for the reading kept
+    frames: list[int]  # positions in the request's frame list of the frames showing it
+
+
+class OcrResult(_Wire):
+    """On-screen text read from a request's frames (absent when OCR is off)."""
+
+    cues: list[OcrCue]
+    frames_read: int  # frames text detection ran on
+    frames_unchanged: int  # frames whose picture matched one already read: its text was reused
+    frames_with_text: int  # frames (read or unchanged) showing text that passed the policy's filters
+    boxes: int  # text boxes recognized
+    model: ModelInfo
+    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 class FrameHash(_Wire):
@@ -128,6 +153,7 @@ class VisionResult(_Wire):
     model: ModelInfo
     policy: PolicyRef
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    ocr: OcrResult | None = None  # on-screen text (None: OCR off for this service or policy)
     # PDQ hashes of the frames and their matches in the policy's hash banks (None: the policy
     # names no bank). Independent of the model: present when it runs uncalibrated too.
     hashes: HashResult | None = None

@@ -44,6 +44,7 @@ class MediaSplitter:
             max_frames=request.max_frames,
             audio=Modality.AUDIO not in request.skip,
             video=Modality.VISUAL not in request.skip,
+            ocr=ctx.policy.ocr.enabled,
         )
         limits = self.config.media_limits(job.media.max_bytes)
         source = job.media.data

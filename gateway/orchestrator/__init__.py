@@ -4,6 +4,7 @@ core.py     Orchestrator.run(job): routes -> split -> fan-out -> fusion -> Verdi
 fanout.py   one request's plan: which modalities run or are skipped, when each starts
 calls.py    each modality's calls to speech / vision / text, as a ModalityOutcome
 items.py    the text items (title ... metadata) and transcript items sent to text
+ocr.py      on-screen text read by vision: its cues as text items, the verdict's on_screen_text
 text_work.py  text in bounded batches; the lane where multi-batch text yields to small requests
 state.py    what one request collects: the fusion input and what the verdict reports
 results.py  checks on service answers (policy version, variant, every item answered)

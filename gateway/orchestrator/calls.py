@@ -1,7 +1,7 @@
 """One modality's work against its model services, from the split media to a ModalityOutcome.
 
   audio  -> speech -> transcript -> text (source "transcript"; counts as AUDIO), per audio track
-  frames -> vision
+  frames -> vision (-> on-screen text it read -> text, source "on_screen_text"; counts as VISUAL)
   title, description, hashtags, captions, subtitles, metadata -> text
 Each call goes to the variant the request's route picked and, for a shadow route, also to the
 canary (gateway/orchestrator/shadow.py). Every call gets the modality's deadline; a failed,
@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from gateway.context import RequestContext
 from gateway.fusion import ModalityOutcome, ScoredText, State
 from gateway.media.types import AudioTrack, SplitMedia
+from gateway.orchestrator import ocr
 from gateway.orchestrator.items import transcript_items
 from gateway.orchestrator.results import (
     ModalityFailed,
@@ -42,7 +43,7 @@ from gateway.upstreams.services import (
     transcribe,
 )
 from modgate.policy import Modality
-from modgate.wire import SpeechResult, TextItem, TextResult, VisionResult
+from modgate.wire import OcrResult, SpeechResult, TextItem, TextResult, VisionResult
 
 Result = TypeVar("Result")
 
@@ -185,9 +186,16 @@ class ServiceCalls:
         return result, scored
 
     async def visual(
-        self, media: SplitMedia, route: Route, state: RunState, ctx: RequestContext, deadline: float
+        self,
+        media: SplitMedia,
+        routes: dict[str, Route],
+        state: RunState,
+        ctx: RequestContext,
+        deadline: float,
     ) -> ModalityOutcome:
+        """The frames scored by vision; the on-screen text it read, scored by text (ocr.py)."""
         started = time.monotonic()
+        route = routes["vision"]
         jpegs = await asyncio.to_thread(encode_jpegs, media.frames)
         stamps = media.frame_timestamps_ms
         policy = ctx.policy
@@ -209,6 +217,8 @@ class ServiceCalls:
         check_policy("vision", route.primary, result.policy, policy)
         state.frames = list(result.frames)
         state.frame_model = result.model
+        if result.ocr is not None:
+            await self._on_screen(result.ocr, routes["text"], state, ctx, deadline)
         outcome = ModalityOutcome(
             Modality.VISUAL,
             State.OK,
@@ -216,14 +226,33 @@ class ServiceCalls:
             variant=route.primary,
             items=len(result.frames),
             latency_ms=(time.monotonic() - started) * 1000,
+            ocr_frames=ocr.frame_counts(state.on_screen),
         )
         if not result.model.calibrated:
             outcome.state = State.UNCALIBRATED
             outcome.reason = (
                 f"{result.model.name} runs without calibrated weights (no pretrained checkpoint); "
                 "visual scores are kept out of the decision"
+                + ("; on-screen text still counts" if result.ocr is not None else "")
             )
         return outcome
+
+    async def _on_screen(
+        self, read: OcrResult, route: Route, state: RunState, ctx: RequestContext, deadline: float
+    ) -> None:
+        state.on_screen = ocr.read_on_screen(read, state.frame_streams)
+        items, streams = ocr.cue_items(state.on_screen)
+        if not items:
+            return
+        try:
+            state.on_screen_texts = await self._score_texts(
+                items, route, state, ctx, deadline, stage=ocr.STAGE
+            )
+        except ModalityFailed as exc:
+            raise ModalityFailed(
+                exc.state, f"read the on-screen text, but scoring it failed: {exc.reason}"
+            ) from None
+        state.item_streams.update(streams)
 
     async def text(
         self, items: list[TextItem], route: Route, state: RunState, ctx: RequestContext, deadline: float

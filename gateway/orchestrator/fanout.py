@@ -128,5 +128,5 @@ class FanOut:
     def _start_visual(self, media: SplitMedia) -> None:
         self.state.frame_interval_ms = frame_interval_ms(media)
         self.state.frame_streams = [frame.stream_index for frame in media.frames]
-        route, state, ctx, until = self.routes["vision"], self.state, self.job.ctx, self.deadline
-        self._run(Modality.VISUAL, lambda: self.calls.visual(media, route, state, ctx, until))
+        routes, state, ctx, until = self.routes, self.state, self.job.ctx, self.deadline
+        self._run(Modality.VISUAL, lambda: self.calls.visual(media, routes, state, ctx, until))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.fusion import FusionInput, ModalityOutcome, ScoredText
+from gateway.orchestrator.ocr import OnScreen
 from modgate.policy import Modality, Policy
 from modgate.wire import FrameScore, ModelInfo, SpeechSegment
 
@@ -36,6 +37,8 @@ class RunState:
     outcomes: dict[Modality, ModalityOutcome] = field(default_factory=dict)
     texts: list[ScoredText] = field(default_factory=list)  # TEXT sources
     transcript_texts: list[ScoredText] = field(default_factory=list)  # AUDIO
+    on_screen: OnScreen = field(default_factory=OnScreen)  # read by vision's OCR
+    on_screen_texts: list[ScoredText] = field(default_factory=list)  # VISUAL, signal ocr
     frames: list[FrameScore] = field(default_factory=list)
     frame_model: ModelInfo | None = None
     frame_interval_ms: int = FRAME_INTERVAL_FALLBACK_MS
@@ -51,7 +54,7 @@ class RunState:
         return FusionInput(
             policy=self.policy,
             outcomes=dict(self.outcomes),
-            texts=[*self.texts, *self.transcript_texts],
+            texts=[*self.texts, *self.transcript_texts, *self.on_screen_texts],
             frames=list(self.frames),
             frame_model=self.frame_model,
             frame_interval_ms=self.frame_interval_ms,

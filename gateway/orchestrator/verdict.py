@@ -11,6 +11,7 @@ from gateway.fusion import DECISION_NAMES, Fused, NoVerdict, State, fuse
 from gateway.job import ModerationJob
 from gateway.media.types import SplitMedia
 from gateway.orchestrator.items import transcript_proto
+from gateway.orchestrator.ocr import on_screen_proto
 from gateway.orchestrator.state import RunState
 from gateway.pipeline import media_info_proto, timings_proto
 from gateway.upstreams.routing import Route
@@ -76,5 +77,6 @@ def verdict_proto(job: ModerationJob, fused: Fused, state: RunState, media: Spli
     )
     if job.request.include_transcript:
         verdict.transcript.extend(transcript_proto(state.segments))
+        verdict.on_screen_text.extend(on_screen_proto(state.on_screen))
     verdict.timings.extend(timings_proto(ctx))
     return verdict

@@ -32,6 +32,7 @@ class Source(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SOURCE_HASHTAG: _ClassVar[Source]
     SOURCE_CAPTION: _ClassVar[Source]
     SOURCE_METADATA: _ClassVar[Source]
+    SOURCE_ON_SCREEN_TEXT: _ClassVar[Source]
 
 class ModalityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -67,6 +68,7 @@ SOURCE_DESCRIPTION: Source
 SOURCE_HASHTAG: Source
 SOURCE_CAPTION: Source
 SOURCE_METADATA: Source
+SOURCE_ON_SCREEN_TEXT: Source
 MODALITY_STATE_UNSPECIFIED: ModalityState
 MODALITY_STATE_OK: ModalityState
 MODALITY_STATE_SKIPPED: ModalityState
@@ -212,20 +214,38 @@ class TranscriptSegment(_message.Message):
     def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., avg_logprob: _Optional[float] = ..., no_speech_prob: _Optional[float] = ..., stream_index: _Optional[int] = ...) -> None: ...
 
 class ModalityStatus(_message.Message):
-    __slots__ = ("modality", "state", "reason", "latency_ms", "model", "items")
+    __slots__ = ("modality", "state", "reason", "latency_ms", "model", "items", "frames_read", "frames_with_text")
     MODALITY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_READ_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_WITH_TEXT_FIELD_NUMBER: _ClassVar[int]
     modality: Modality
     state: ModalityState
     reason: str
     latency_ms: int
     model: ModelRef
     items: int
-    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., state: _Optional[_Union[ModalityState, str]] = ..., reason: _Optional[str] = ..., latency_ms: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., items: _Optional[int] = ...) -> None: ...
+    frames_read: int
+    frames_with_text: int
+    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., state: _Optional[_Union[ModalityState, str]] = ..., reason: _Optional[str] = ..., latency_ms: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., items: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_with_text: _Optional[int] = ...) -> None: ...
+
+class OnScreenText(_message.Message):
+    __slots__ = ("text", "start_ms", "end_ms", "confidence", "stream_index")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float
+    stream_index: int
+    def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., confidence: _Optional[float] = ..., stream_index: _Optional[int] = ...) -> None: ...
 
 class StageTiming(_message.Message):
     __slots__ = ("stage", "duration_ms")
@@ -236,7 +256,7 @@ class StageTiming(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., duration_ms: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("request_id", "content_id", "decision", "risk", "categories", "evidence", "transcript", "modalities", "policy_name", "policy_version", "trace_id", "timings", "degraded", "reasons", "media")
+    __slots__ = ("request_id", "content_id", "decision", "risk", "categories", "evidence", "transcript", "modalities", "policy_name", "policy_version", "trace_id", "timings", "degraded", "reasons", "media", "on_screen_text")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +272,7 @@ class Verdict(_message.Message):
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
+    ON_SCREEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     content_id: str
     decision: Decision
@@ -267,7 +288,8 @@ class Verdict(_message.Message):
     degraded: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     media: MediaInfo
-    def __init__(self, request_id: _Optional[str] = ..., content_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., risk: _Optional[float] = ..., categories: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptSegment, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[ModalityStatus, _Mapping]]] = ..., policy_name: _Optional[str] = ..., policy_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ...) -> None: ...
+    on_screen_text: _containers.RepeatedCompositeFieldContainer[OnScreenText]
+    def __init__(self, request_id: _Optional[str] = ..., content_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., risk: _Optional[float] = ..., categories: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptSegment, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[ModalityStatus, _Mapping]]] = ..., policy_name: _Optional[str] = ..., policy_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ..., on_screen_text: _Optional[_Iterable[_Union[OnScreenText, _Mapping]]] = ...) -> None: ...
 
 class MediaInfo(_message.Message):
     __slots__ = ("duration_ms", "container", "width", "height", "has_audio", "has_video", "subtitle_streams", "frames_sampled", "undecodable_streams", "streams")

@@ -64,6 +64,23 @@ class VisionSettings(BaseSettings):
     # (Intel AMX / AVX512-BF16, where it is several times faster than fp32), fp32 elsewhere.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
+    # --- on-screen text (services/vision/ocr/): PP-OCR from the rapidocr wheel ---
+    # False: no OCR models are loaded and no frame is read (the policy's ocr.enabled decides
+    # per policy when this is on).
+    ocr_enabled: bool = True
+    ocr_model_dir: Path | None = None  # default: the installed rapidocr package's models folder
+    # Longest side of the picture text detection sees; boxes are cropped from the frame as sent.
+    # 640 on the gateway's 960 px OCR frames keeps 24 px text (at 720p) readable (the quality
+    # set's table is in README.md); detection cost grows with its area.
+    ocr_det_side: int = Field(default=640, ge=64, le=4096)
+    # ONNX Runtime intra-op threads for OCR; None: `threads` (the stack's thread plan), else 1.
+    ocr_threads: int | None = Field(default=None, ge=1)
+    # A frame whose 64x36 grey thumbnail is within this (0-255, every cell) of a frame already
+    # read takes its text instead of being read again.
+    ocr_change_tolerance: int = Field(default=10, ge=0, le=255)
+    # Frames closer than this after the last frame read are not read (sampling above ~2 fps).
+    ocr_min_interval_ms: int = Field(default=500, ge=0)
+
     # --- shared keys (no MODGATE_VISION_ prefix) ---
     device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu", validation_alias=AliasChoices("MODGATE_DEVICE", "device")

@@ -59,6 +59,12 @@ request's frames rode in; larger than the request's own frame count when BentoML
 batching merged concurrent requests), ``model`` (name, version = weights sha256 prefix,
 engine, variant, calibrated), ``policy`` (name, version, digest of the policy scored against)
 and ``timings_ms`` (decode incl. hashing, dedup, encode, score, total). Scores are evidence, never a decision.
+``ocr`` (:class:`modgate.wire.OcrResult`, null when MODGATE_VISION_OCR_ENABLED=false or the
+policy's ``ocr.enabled`` is false) is the on-screen text read from the frames, beside the CLIP
+encoding (services/vision/ocr/): ``cues`` (text, start_ms, end_ms, confidence, frames: the
+consecutive frames showing it), ``frames_read``, ``frames_unchanged`` (same picture as a frame
+read: its text reused; dHash duplicates are still read, a caption barely moves a dHash),
+``frames_with_text``, ``boxes``, ``model`` (PP-OCR, sha256-pinned) and ``timings_ms``.
 ``hashes`` (:class:`modgate.wire.HashResult`, null when the policy names no hash bank): each
 frame's PDQ hash and quality and its matches in the policy's banks (services/vision/hashing.py).
 
@@ -120,6 +126,9 @@ from services.vision.encoder_client import EncoderClient, EncoderModel
 from services.vision.frames import check_frames, decode_frames
 from services.vision.hashing import FrameHasher, check_banks_at_start
 from services.vision.models import ModelSourceError, resolve_source
+from services.vision.ocr.models import OcrModelError
+from services.vision.ocr.reader import FrameFiles
+from services.vision.ocr.setup import build_reader, ocr_models, read_beside
 from services.vision.prompts import RECHECK_SECONDS, PromptCache
 
 log = logging.getLogger(__name__)
@@ -131,7 +140,8 @@ try:
     # Cheap (stat + sha256): fail `bentoml serve` itself, with the fix in the message, instead
     # of letting the encoder worker crash and be restarted forever.
     SOURCE = resolve_source(SETTINGS)
-except ModelSourceError as exc:
+    OCR_MODELS = ocr_models(SETTINGS)
+except (ModelSourceError, OcrModelError) as exc:
     raise SystemExit(f"modgate vision: {exc}") from None
 check_banks_at_start(SETTINGS.policy_dir, SETTINGS.banks)  # exits naming a policy bank not in the bank dir
 
@@ -243,6 +253,7 @@ class Vision:
         self.hasher = FrameHasher(SETTINGS.banks)
         self._ready: EncoderModel | None = None
         self._ready_lock = asyncio.Lock()
+        self.ocr = build_reader(OCR_MODELS, SETTINGS)  # on-screen text; None: off
 
     async def _get_ready(self) -> EncoderModel:
         """The encoder's model, once every policy's prompts are embedded and batching is warm."""
@@ -278,6 +289,7 @@ class Vision:
             max_batch_size=self.settings.max_batch_size,
             dedup_distance=self.settings.dedup_distance,
             policies=[policy_ref(p) for p in self.policies.all()],
+            ocr_model=self.ocr.model if self.ocr else None,
         )
 
     @bentoml.api(route="/score")
@@ -314,6 +326,15 @@ class Vision:
                 HTTPStatus.SERVICE_UNAVAILABLE, "", f"the vision model is not ready ({exc}); retry shortly"
             ) from None
 
+    async def _encode(self, ready: EncoderModel, frames: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        with _tracer.start_as_current_span(
+            "vision.encode",
+            attributes={telemetry.Attr.FRAME_COUNT: len(frames), telemetry.Attr.MODEL_ID: ready.model_id},
+        ) as span:
+            embeddings, batch_sizes = await self.encoder_client.encode_frames(frames)
+            span.set_attribute(telemetry.Attr.BATCH_SIZE, max(batch_sizes))
+        return embeddings, batch_sizes
+
     async def _score(
         self,
         paths: list[Path],
@@ -347,12 +368,10 @@ class Vision:
         duplicate_of = find_duplicates(hashes, self.settings.dedup_distance)
         unique = [i for i, d in enumerate(duplicate_of) if d is None]
         t_encode = time.perf_counter()
-        with _tracer.start_as_current_span(
-            "vision.encode",
-            attributes={telemetry.Attr.FRAME_COUNT: len(unique), telemetry.Attr.MODEL_ID: ready.model_id},
-        ) as span:
-            embeddings, batch_sizes = await self.encoder_client.encode_frames([decoded[i] for i in unique])
-            span.set_attribute(telemetry.Attr.BATCH_SIZE, max(batch_sizes))
+        files = FrameFiles(paths, timestamps_ms, frame_format, raw_shape)
+        (embeddings, batch_sizes), ocr = await read_beside(
+            self._encode(ready, [decoded[i] for i in unique]), self.ocr, policy, files
+        )
         t_score = time.perf_counter()
         bank = await self.prompts.get(policy)
         scores, best = score_frames(embeddings, bank, ready.logit_scale)
@@ -367,6 +386,7 @@ class Vision:
             batch_sizes=batch_sizes,
             model=ready.model,
             policy=bank.policy,
+            ocr=ocr,
             hashes=await hashing,
             timings_ms={
                 "decode_ms": round((t_dedup - t_decode) * 1000, 2),

@@ -17,7 +17,9 @@ random_bytes(), ZERO_BYTES, and any valid file saved under the wrong extension. 
 service alone: `speech_track` (16 kHz int16 sentences at known times), `tone`.
 
 Modules: ``spec`` (what to make), ``frames`` (the picture), ``audio`` (speech, tones),
-``encode`` (muxing), ``malformed``. Needs espeak-ng for speech (`make install` installs it).
+``encode`` (muxing), ``malformed``, ``overlay`` (on-screen text in Debian fonts: `overlays`
+draws it into the picture between two times), ``ocrset`` (the OCR quality set). Needs espeak-ng
+for speech (`make install` installs it).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from modgate.tools.mediagen.spec import (
     Generated,
     MediaSpec,
     Speech,
+    TextOverlay,
     VideoStreamSpec,
 )
 
@@ -62,6 +65,7 @@ __all__ = [
     "Generated",
     "MediaSpec",
     "Speech",
+    "TextOverlay",
     "Utterance",
     "VideoStreamSpec",
     "draw_frame",

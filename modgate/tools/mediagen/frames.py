@@ -1,4 +1,5 @@
-"""The picture: a frame-number marker, a scene colour, a moving box, optional camera-like texture."""
+"""The picture: a frame-number marker, a scene colour, a moving box, optional camera-like texture,
+optional on-screen text."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 
 import numpy as np
 
+from modgate.tools.mediagen.overlay import TextStyle, draw_text
 from modgate.tools.mediagen.spec import MediaSpec
 
 MARKER_BITS = 12  # frame numbers up to 4095
@@ -34,6 +36,12 @@ def draw_frame(index: int, spec: MediaSpec) -> np.ndarray:
     x = int((w - box) * (index % frames_total) / frames_total)
     y0 = marker_h + (h - marker_h - box) // 2
     img[y0 : y0 + box, x : x + box] = (250, 250, 250)
+    for overlay in spec.overlays:
+        if overlay.start_s <= t < overlay.end_s:
+            style = TextStyle(
+                size_px=overlay.size_px, outline_px=max(1, overlay.size_px // 16) if overlay.outline else 0
+            )
+            img = draw_text(img, overlay.text, style, overlay.center)
     return img
 
 

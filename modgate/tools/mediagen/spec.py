@@ -56,6 +56,19 @@ class VideoStreamSpec:
 
 
 @dataclass(frozen=True)
+class TextOverlay:
+    """Text burned into the picture from start_s to end_s (modgate.tools.mediagen.overlay):
+    centred at `center` (fractions of width, height), `size_px` high at the video's size."""
+
+    start_s: float
+    end_s: float
+    text: str
+    size_px: int = 40
+    center: tuple[float, float] = (0.5, 0.8)
+    outline: bool = True
+
+
+@dataclass(frozen=True)
 class MediaSpec:
     container: Container = "mp4"
     width: int = 320
@@ -93,6 +106,8 @@ class MediaSpec:
     more_video: tuple[VideoStreamSpec, ...] = ()
     # A cover-art picture (an attached-picture video stream: a PNG), as music videos carry.
     cover_art: bool = False
+    # On-screen text, as editors burn captions and offers into the video.
+    overlays: tuple[TextOverlay, ...] = ()
 
     def __post_init__(self) -> None:
         if self.speech and self.audio != "speech":
