@@ -11,6 +11,12 @@ split_only builds the same without service pools and metrics endpoint, with Spli
 as the data plane. Tests pass their own pipeline: build_gateway(config, pipeline=...).
 GatewayServer starts and stops every part that holds processes, threads or connections.
 
+gRPC health: "" and modgate.v1.Moderation follow the gateway itself (SERVING once started;
+it answers per policy while a model service is down). With the models pipeline, the upstream
+health checks (gateway/upstreams/health.py) also publish one name per modality,
+modgate.v1.Moderation/AUDIO, /VISUAL and /TEXT: NOT_SERVING while a service it needs fails
+its readiness probe.
+
     build_gateway(config, pipeline=None, *, policies=None) -> GatewayServer
     serve(config=None, pipeline=None)  # runs until SIGTERM/SIGINT
 """
@@ -41,10 +47,11 @@ from gateway.pipeline import ClosablePipeline, SplitOnlyPipeline, VerdictPipelin
 from gateway.server import SERVICE_NAME, ModerationService
 from gateway.tls import add_listen_port
 from gateway.upstreams.config import SERVICES, OrchestrationSettings, Upstreams
+from gateway.upstreams.health import HealthMonitor
 from gateway.upstreams.services import ServicePool
 from modgate import telemetry
 from modgate.banks.checks import check_policy_banks
-from modgate.policy import Policy, load_policies
+from modgate.policy import Modality, Policy, load_policies
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("gateway")
@@ -57,6 +64,7 @@ class DataPlane:
     pipeline: VerdictPipeline
     workers: SplitWorkers | None = None
     metrics: MetricsEndpoint | None = None
+    upstream_health: HealthMonitor | None = None
 
 
 def gateway_policies(config: GatewayConfig, policies: dict[str, Policy] | None = None) -> dict[str, Policy]:
@@ -109,7 +117,7 @@ def build_data_plane(config: GatewayConfig) -> DataPlane:
         # Exact MD5/SHA-256 lookups before splitting (the bank directory, hot-reloaded).
         exact=ExactStage.from_settings(config.banks),
     )
-    return DataPlane(orchestrator, workers, metrics_endpoint(config))
+    return DataPlane(orchestrator, workers, metrics_endpoint(config), HealthMonitor(pools, settings))
 
 
 def build_servicer(
@@ -181,6 +189,15 @@ class GatewayServer:
         self.health = health_servicer
         self.port = port
         self.plane = plane
+        if plane.upstream_health is not None:
+            plane.upstream_health.on_change = self._publish_modalities
+
+    async def _publish_modalities(self, serving: dict[Modality, bool]) -> None:
+        for modality, ok in serving.items():
+            status = (
+                health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await self.health.set(modality_health_name(modality), status)
 
     @property
     def pipeline(self) -> VerdictPipeline:
@@ -194,11 +211,15 @@ class GatewayServer:
         await self.server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.plane.upstream_health is not None:
+            await self.plane.upstream_health.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.plane.upstream_health is not None:  # probing until no request is left
+            await self.plane.upstream_health.stop()
         if self.plane.workers is not None:
             await self.plane.workers.close()
         if isinstance(self.pipeline, ClosablePipeline):
@@ -208,6 +229,11 @@ class GatewayServer:
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
+
+
+def modality_health_name(modality: Modality) -> str:
+    """The gRPC health name of one modality's dependencies: modgate.v1.Moderation/AUDIO etc."""
+    return f"{SERVICE_NAME}/{modality.value}"
 
 
 def build_gateway(

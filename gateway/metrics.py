@@ -84,6 +84,33 @@ BREAKER_STATE = Gauge(
     ["service", "variant"],
     registry=REGISTRY,
 )
+UPSTREAM_HEALTHY = Gauge(
+    "modgate_gateway_upstream_healthy",
+    "Active health check per upstream: 1 while its readiness probe passes, 0 while it fails "
+    "(calls to it then fail at once).",
+    ["service", "variant"],
+    registry=REGISTRY,
+)
+UPSTREAM_PROBES = Counter(
+    "modgate_gateway_upstream_probes",
+    "Readiness probes per upstream by outcome (ok, refused, timeout, http_error, error, inconclusive).",
+    ["service", "variant", "outcome"],
+    registry=REGISTRY,
+)
+UPSTREAM_PROBE_SECONDS = Histogram(
+    "modgate_gateway_upstream_probe_duration_seconds",
+    "Latency of one readiness probe (a probe that times out counts its timeout).",
+    ["service", "variant"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+MODALITY_SERVING = Gauge(
+    "modgate_gateway_modality_serving",
+    "Per modality: 1 while every upstream it needs is healthy, 0 while one fails its probe (the "
+    "gRPC health name modgate.v1.Moderation/<MODALITY> says the same).",
+    ["modality"],
+    registry=REGISTRY,
+)
 SERVED_BY = Counter(
     "modgate_gateway_served_by",
     "Service results used in verdicts, by the variant that produced them.",

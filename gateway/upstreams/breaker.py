@@ -3,6 +3,10 @@
 closed --(failure_threshold consecutive failures)--> open --(reset_timeout)--> half-open
 half-open --(a trial call succeeds)--> closed;  half-open --(a trial call fails)--> open
 While open, calls fail at once instead of spending the caller's deadline on a dead service.
+
+The health checker (gateway/upstreams/health.py) may also hold the breaker open: while its
+readiness probe fails, the breaker stays open whatever the reset timeout and whatever a call
+that was already in flight reports; release_hold() closes it once the probes pass again.
 """
 
 from __future__ import annotations
@@ -42,21 +46,31 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trials = 0  # trial calls in flight while half-open
+        self._hold = ""  # why the health checker holds the breaker open ("" when it does not)
         self.last_error = ""
 
     @property
     def state(self) -> BreakerState:
-        # Open turns half-open by itself once the reset timeout has passed.
-        if self._state == BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout_s:
+        # Open turns half-open by itself once the reset timeout has passed, unless held open.
+        if (
+            self._state == BreakerState.OPEN
+            and not self._hold
+            and self._clock() - self._opened_at >= self.reset_timeout_s
+        ):
             self._set(BreakerState.HALF_OPEN)
         return self._state
+
+    @property
+    def held(self) -> str:
+        """Why the breaker is held open by the health checker; empty when it is not."""
+        return self._hold
 
     @property
     def consecutive_failures(self) -> int:
         return self._failures
 
     def retry_in_s(self) -> float:
-        if self.state != BreakerState.OPEN:
+        if self.state != BreakerState.OPEN or self._hold:
             return 0.0
         return max(0.0, self.reset_timeout_s - (self._clock() - self._opened_at))
 
@@ -77,6 +91,8 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self._failures = 0
+        if self._hold:  # a call that was in flight when the probe failed does not overrule it
+            return
         self.last_error = ""
         if self._state != BreakerState.CLOSED:
             self._trials = 0
@@ -84,6 +100,8 @@ class CircuitBreaker:
 
     def record_failure(self, error: str = "") -> None:
         self._failures += 1
+        if self._hold:  # already open, and the probe's reason is the one to report
+            return
         self.last_error = error
         if self._state == BreakerState.HALF_OPEN or (
             self._state == BreakerState.CLOSED and self._failures >= self.failure_threshold
@@ -91,6 +109,24 @@ class CircuitBreaker:
             self._trials = 0
             self._opened_at = self._clock()
             self._set(BreakerState.OPEN)
+
+    def hold_open(self, reason: str) -> None:
+        """Open now and stay open until release_hold(): the upstream failed its readiness probe."""
+        self._hold = reason or "unhealthy"
+        self.last_error = self._hold
+        self._trials = 0
+        self._opened_at = self._clock()
+        self._set(BreakerState.OPEN)
+
+    def release_hold(self) -> None:
+        """The readiness probes pass again: closed, with a clean failure count."""
+        if not self._hold:
+            return
+        self._hold = ""
+        self._failures = 0
+        self._trials = 0
+        self.last_error = ""
+        self._set(BreakerState.CLOSED)
 
     def _set(self, state: BreakerState) -> None:
         if state != self._state:

@@ -156,6 +156,20 @@ class OrchestrationSettings(BaseSettings):
     breaker_reset_timeout_s: float = Field(default=5.0, gt=0)
     breaker_half_open_max_calls: int = Field(default=1, ge=1)
 
+    # Active health check per upstream (gateway/upstreams/health.py): a round every interval
+    # (0: off) waits up to timeout for an answer to GET <url><path>. A refused connection marks
+    # the upstream unhealthy at once; no answer or an error status after unhealthy_threshold
+    # rounds in a row (a failed round is confirmed at once). Unhealthy holds its breaker open
+    # (calls fail at once, calls in flight are failed) until healthy_threshold rounds in a row
+    # pass. A dead BentoML worker leaves its supervisor holding the port: connections are
+    # accepted and never answered, which only a probe with a short timeout tells from slowness.
+    # Worst case from a hang to failing fast: interval + unhealthy_threshold x timeout.
+    health_check_interval_s: float = Field(default=1.0, ge=0)
+    health_check_timeout_s: float = Field(default=0.5, gt=0)
+    health_check_path: str = "/readyz"
+    health_unhealthy_threshold: int = Field(default=2, ge=1)
+    health_healthy_threshold: int = Field(default=2, ge=1)
+
     # Connection pool per upstream.
     pool_max_connections: int = Field(default=16, ge=1)
     pool_max_keepalive: int = Field(default=8, ge=0)
@@ -187,6 +201,14 @@ class OrchestrationSettings(BaseSettings):
     # Shadow calls run beside the request and are compared after the verdict; they give up
     # after this long.
     shadow_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        # A path on the configured upstream URL: probes never go anywhere else.
+        if not value.startswith("/") or value.startswith("//") or "://" in value:
+            raise ValueError(f"{value!r} must be a path on the upstream URL, like /readyz")
+        return value
 
     @model_validator(mode="after")
     def _request_fits_budget(self) -> OrchestrationSettings:

@@ -157,6 +157,7 @@ def test_rendered_gateway_env_parses_into_the_gateway_settings(monkeypatch: pyte
     assert orchestration.metrics_port == 9464
     assert orchestration.max_inflight == 16
     assert orchestration.upstreams_file == Path("/etc/modgate/gateway/upstreams.yaml")
+    assert (orchestration.health_check_interval_s, orchestration.health_unhealthy_threshold) == (2.0, 2)
 
 
 def test_rendered_service_env_parses_into_the_service_settings(monkeypatch: pytest.MonkeyPatch) -> None:

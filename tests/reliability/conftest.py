@@ -15,10 +15,13 @@ when it restarts, and any process on the machine binding port 0 could otherwise 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modgate.tools.faults import restartable_ports
 from modgate.tools.load import Work, default_works
@@ -37,6 +40,23 @@ GATEWAY_ENV = {
 QUIET = {"OTEL_SDK_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
 # Vision's model load after a restart takes minutes on two starved cores.
 RESTARTS = RestartPolicy(ready_timeout_s=400.0, unhealthy_restart_s=400.0)
+MODALITY_HEALTH = [f"modgate.v1.Moderation/{m}" for m in ("AUDIO", "VISUAL", "TEXT")]
+
+
+def wait_serving(target: str, names: Sequence[str], timeout_s: float) -> None:
+    """Until the gateway's health says SERVING for every name. A gateway started with the model
+    services still loading finds them unhealthy; its own readiness probes pass shortly after the
+    services' /readyz do, and until then their modalities fail at once."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in names:
+            while stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status != (
+                health_pb2.HealthCheckResponse.SERVING
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the gateway's {name} is not SERVING after {timeout_s} s")
+                time.sleep(0.05)
 
 
 @pytest.fixture(scope="package")
@@ -55,6 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.start(timeout_s=300)
     running.supervise_in_background(policy=RESTARTS, say=lambda line: print(f"supervisor: {line}"))
     try:
+        wait_serving(running.gateway_target, MODALITY_HEALTH, timeout_s=30)
         yield running
     finally:
         running.stop(grace_s=5.0)

@@ -30,7 +30,7 @@ from modgate.tools.load import CallerGroup, Work
 from modgate.tools.neighbour import caption_request, compare, threat_works
 from modgate.tools.stack import ManagedProcess, free_port, gateway_spec, service_spec
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
-from tests.reliability.conftest import QUIET
+from tests.reliability.conftest import QUIET, wait_serving
 
 OTHERS_TOKEN = "others-token-0123456789abcdef"
 NEIGHBOUR_TOKEN = "neighbour-token-0123456789abcdef"
@@ -104,6 +104,9 @@ def text_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TextStack]:
         for proc in procs:
             proc.start()
         _wait_ready(procs, timeout_s=300)
+        # The gateway started with the text service still loading: text is unhealthy to it until
+        # its own readiness probes pass, shortly after the service's /readyz does.
+        wait_serving(f"127.0.0.1:{port}", ["modgate.v1.Moderation/TEXT"], timeout_s=30)
         yield TextStack(f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         for proc in reversed(procs):
