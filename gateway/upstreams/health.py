@@ -169,17 +169,22 @@ class UpstreamProbe:
         return self._current
 
     def check_now(self) -> asyncio.Future[None]:
-        """Probe and judge now, or join the probe under way or done less than MIN_PROBE_GAP_S
-        ago: however many calls ask, one upstream sees at most one probe at a time."""
-        fresh = time.monotonic() - self._started_at < MIN_PROBE_GAP_S
-        if self._current is None or (self._current.done() and not fresh):
-            self._started_at = time.monotonic()
-            self._current = asyncio.ensure_future(self._check())
+        """Probe and judge now, or join the probe under way: however many calls ask, one upstream
+        sees at most one probe at a time. A probe that has finished never answers a later ask
+        (the caller has news it did not see, e.g. a connection lost just after it passed); one
+        asked for within MIN_PROBE_GAP_S of the last start waits out the gap, so a storm of
+        failing calls probes at most every MIN_PROBE_GAP_S."""
+        if self._current is None or self._current.done():
+            delay = max(0.0, self._started_at + MIN_PROBE_GAP_S - time.monotonic())
+            self._started_at = time.monotonic() + delay
+            self._current = asyncio.ensure_future(self._check(delay))
         return self._current
 
-    async def _check(self) -> None:
+    async def _check(self, delay: float = 0.0) -> None:
         """Never raises (but cancellation): callers only wait for it to be done."""
         try:
+            if delay:
+                await asyncio.sleep(delay)
             changed = self.judge(await self.probe())
             # A round that disagrees with the upstream's health (a healthy one failed, an
             # unhealthy one passed) is confirmed at once, whoever asked for it (the loop, or a

@@ -141,7 +141,7 @@ def _one_call(
         modalities={MODALITY_NAMES[m.modality]: STATE_NAMES[m.state] for m in verdict.modalities},
         reasons={MODALITY_NAMES[m.modality]: m.reason[:200] for m in verdict.modalities if m.reason},
         decision=DECISION_NAMES[verdict.decision],
-        verdict_reasons=[r[:300] for r in verdict.reasons],
+        verdict_reasons=list(verdict.reasons),  # whole: the failure rule is at the end of a reason
     )
 
 
