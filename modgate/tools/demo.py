@@ -34,6 +34,7 @@ from modgate.tools.stack import (
     modgate_home,
     port_in_use,
 )
+from modgate.tools.stack.health import MODALITY_HEALTH_NAMES, grpc_serving
 from modgate.v1 import moderation_pb2 as pb
 
 
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             _say("starting the local stack (3 model services + gateway + trace store); models load once")
             stack.start(timeout_s=args.timeout, say=_say)
             target = stack.gateway_target
+        _wait_modalities(target)
         verdict = _moderate(target, video)
         print(format_verdict(verdict, color=sys.stdout.isatty()))
         if verdict.trace_id and not args.no_trace:
@@ -134,6 +136,18 @@ def run(args: argparse.Namespace) -> int:
                 stack.stop(say=_say)
             finally:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _wait_modalities(target: str, timeout_s: float = 15.0) -> None:
+    """The gateway is ready before its probes have seen the services ready (about a second
+    later): wait for that, so the demo's verdict is not degraded by the start-up."""
+    serving = grpc_serving(target, MODALITY_HEALTH_NAMES)
+    deadline = time.monotonic() + timeout_s
+    while not serving():
+        if time.monotonic() > deadline:
+            _say(f"not every modality is SERVING at the gateway after {timeout_s:.0f} s; moderating anyway")
+            return
+        time.sleep(0.2)
 
 
 def _moderate(target: str, video: Path) -> pb.Verdict:

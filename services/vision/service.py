@@ -147,6 +147,8 @@ check_banks_at_start(SETTINGS.policy_dir, SETTINGS.banks)  # exits naming a poli
 
 # Batch ids ride in a float32 column; wrap before they stop being exact integers.
 BATCH_ID_MODULUS = 1 << 24
+# How long /readyz waits for a warm-up under way before answering 503.
+READY_CHECK_WAIT_S = 0.1
 
 BATCH_FRAMES = bentoml.metrics.Histogram(
     name="modgate_vision_model_batch_frames",
@@ -253,6 +255,7 @@ class Vision:
         self.hasher = FrameHasher(SETTINGS.banks)
         self._ready: EncoderModel | None = None
         self._ready_lock = asyncio.Lock()
+        self._warming: asyncio.Future[EncoderModel] | None = None
         self.ocr = build_reader(OCR_MODELS, SETTINGS)  # on-screen text; None: off
 
     async def _get_ready(self) -> EncoderModel:
@@ -270,9 +273,18 @@ class Vision:
         return self._ready
 
     async def __is_ready__(self) -> bool:
-        try:
-            await self._get_ready()
-        except Exception as exc:  # the encoder may still be loading; /readyz says 503 until it is
+        # /readyz answers at once, 503 until the warm-up is done: the warm-up (tens of seconds on
+        # a busy CPU) runs in a task of its own, so a readiness probe (the gateway's has a 0.5 s
+        # timeout) never hangs on it and sees the service turn ready on its next round.
+        if self._ready is not None:
+            return True
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.ensure_future(self._get_ready())
+        done, _ = await asyncio.wait({self._warming}, timeout=READY_CHECK_WAIT_S)
+        if not done:
+            return False
+        exc = self._warming.exception()
+        if exc is not None:  # the encoder may still be loading: the next check tries again
             log.info("vision: not ready yet: %s", exc)
             return False
         return True
