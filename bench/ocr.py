@@ -18,7 +18,6 @@ and after: other work on a shared machine inflates every figure (quote the CPU t
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -28,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from bench.workloads import RESULTS
+from gateway.upstreams.services import JPEG_QUALITY
+from modgate.tools.mediagen.ocrset import as_sent
 
 DET_TEXT = (
     "Double your bitcoin in 24 hours",
@@ -43,22 +41,6 @@ DET_TEXT = (
 
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def as_sent(image: np.ndarray, side: int) -> np.ndarray:
-    """BGR pixels of `image` as vision receives it: longest side `side`, through a JPEG."""
-    from gateway.upstreams.services import JPEG_QUALITY
-
-    picture = Image.fromarray(image)
-    scale = min(1.0, side / max(picture.size))
-    picture = picture.resize(
-        (round(picture.width * scale), round(picture.height * scale)), Image.Resampling.BOX
-    )
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return np.ascontiguousarray(
-        np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))[:, :, ::-1]
-    )
 
 
 def _timed(call: Any, reps: int) -> dict[str, float]:
@@ -87,13 +69,13 @@ def engine_costs(reps: int) -> dict[str, Any]:
     side = GatewayConfig().split_options(ocr=True).frame_max_side
     engine = OcrEngine(resolve_ocr_models(), det_side=settings.ocr_det_side, threads=1)
     picture = draw_frame(12, MediaSpec(width=1280, height=720, fps=30, duration_s=60.0, textured=True))
-    plain = as_sent(picture, side)
+    plain = as_sent(picture, side, JPEG_QUALITY)
     boxes_without_text = len(engine.detect(plain))
     detect = _timed(lambda: engine.detect(plain), reps)
     with_text = picture
     for row, line in enumerate(DET_TEXT):
         with_text = draw_text(with_text, line, TextStyle(size_px=40, outline_px=2), (0.5, 0.35 + 0.13 * row))
-    texty = as_sent(with_text, side)
+    texty = as_sent(with_text, side, JPEG_QUALITY)
     boxes = engine.detect(texty)
     recognize = _timed(lambda: engine.recognize(texty, boxes), reps)
     read = [line.text for line in engine.recognize(texty, boxes)]

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from modgate.policy import DEFAULT_POLICY_DIR
-from modgate.tools.mediagen.scenes import concatenate, make_clip, transcode
+from modgate.tools.mediagen.scenes import REUPLOAD_EDITS, make_clip, reupload
 from modgate.tools.stack import free_port, service_spec
 from modgate.v1 import moderation_pb2 as pb
 from tests.e2e.conftest import QUIET_ENV, Gateway, Processes, metric_value
@@ -36,7 +36,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP_S = 20.0
-LEAD_S = 10.0  # unrelated footage before and after the clip in the embedded variant
 UNRELATED_FAST = range(200, 205)
 UNRELATED_SLOW = range(200, 220)
 FRAME_STEP_MS = 1000  # the gateway's 1 fps for clips up to 32 s
@@ -150,26 +149,13 @@ def test_the_same_file_short_circuits_before_any_split_or_model(banked: BankedSt
 
 def edited(stack: BankedStack, name: str) -> tuple[Path, int]:
     """The edited file and where the clip starts in it (ms; negative: its start was cut)."""
-    work, original = stack.work, stack.original
+    path, start_ms = reupload(stack.original, stack.work, name)
     if name == "lower bitrate":
-        path = transcode(original, work / "low.mp4", bitrate=120_000)
-        assert path.stat().st_size * 4 < original.stat().st_size
-        return path, 0
-    if name == "640x360":
-        return transcode(original, work / "small.mp4", size=(640, 360)), 0
-    if name == "brightness +10%":
-        return transcode(original, work / "bright.mp4", brightness=1.1), 0
-    if name == "first 3 s trimmed":
-        return transcode(original, work / "trimmed.mp4", trim_start_s=3.0), -3000
-    assert name == "embedded"
-    before = make_clip(work / "before.mp4", seed=101, duration_s=LEAD_S)
-    after = make_clip(work / "after.mp4", seed=102, duration_s=LEAD_S)
-    return concatenate([before, original, after], work / "embedded.mp4"), int(LEAD_S * 1000)
+        assert path.stat().st_size * 4 < stack.original.stat().st_size
+    return path, start_ms
 
 
-@pytest.mark.parametrize(
-    "name", ["lower bitrate", "640x360", "brightness +10%", "first 3 s trimmed", "embedded"]
-)
+@pytest.mark.parametrize("name", REUPLOAD_EDITS)
 def test_an_edited_reupload_is_blocked_with_hash_evidence_at_the_right_times(
     banked: BankedStack, name: str
 ) -> None:

@@ -9,6 +9,7 @@ The text colour contrasts with the background under it (as an editor would pick 
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 from typing import Literal
@@ -130,3 +131,17 @@ def cer(truth: str, read: str) -> float:
     """Character error rate, case and spacing folded (the text service folds both too)."""
     t, r = " ".join(truth.lower().split()), " ".join(read.lower().split())
     return edit_distance(t, r) / max(1, len(t))
+
+
+def as_sent(image: np.ndarray, side: int, jpeg_quality: int) -> np.ndarray:
+    """BGR pixels of an RGB `image` as the vision service receives it from the gateway: longest
+    side `side`, through a JPEG of `jpeg_quality` (the gateway's JPEG_QUALITY)."""
+    picture = Image.fromarray(image)
+    scale = min(1.0, side / max(picture.size))
+    picture = picture.resize(
+        (round(picture.width * scale), round(picture.height * scale)), Image.Resampling.BOX
+    )
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=jpeg_quality)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return np.ascontiguousarray(decoded[:, :, ::-1])

@@ -169,3 +169,26 @@ def concatenate(parts: Sequence[Path], dst: Path, size: tuple[int, int] = (960, 
                 yield image
 
     return _encode(frames(), dst, FPS, bitrate=None, crf=23)
+
+
+# The edits a re-upload goes through, as the hash-bank tests and benchmarks name them.
+REUPLOAD_EDITS = ("lower bitrate", "640x360", "brightness +10%", "first 3 s trimmed", "embedded")
+EMBED_LEAD_S = 10.0  # unrelated footage before and after the clip in the "embedded" edit
+
+
+def reupload(original: Path, work: Path, edit: str) -> tuple[Path, int]:
+    """`original` after one of REUPLOAD_EDITS, written under `work`, and where the clip starts in
+    it (ms; negative: its start was cut)."""
+    if edit == "lower bitrate":
+        return transcode(original, work / "low.mp4", bitrate=120_000), 0
+    if edit == "640x360":
+        return transcode(original, work / "small.mp4", size=(640, 360)), 0
+    if edit == "brightness +10%":
+        return transcode(original, work / "bright.mp4", brightness=1.1), 0
+    if edit == "first 3 s trimmed":
+        return transcode(original, work / "trimmed.mp4", trim_start_s=3.0), -3000
+    if edit != "embedded":
+        raise ValueError(f"unknown edit {edit!r}; one of {', '.join(REUPLOAD_EDITS)}")
+    before = make_clip(work / "before.mp4", seed=101, duration_s=EMBED_LEAD_S)
+    after = make_clip(work / "after.mp4", seed=102, duration_s=EMBED_LEAD_S)
+    return concatenate([before, original, after], work / "embedded.mp4"), int(EMBED_LEAD_S * 1000)

@@ -21,11 +21,10 @@ from modgate.banks.results import hash_result
 from modgate.banks.rules import VideoFinding, evaluate_video
 from modgate.banks.store import BankStore
 from modgate.policy import Policy
-from modgate.tools.mediagen.scenes import concatenate, make_clip, transcode
+from modgate.tools.mediagen.scenes import REUPLOAD_EDITS, make_clip, reupload
 from tests.modgate.banks.policies import policy_with_banks
 
 CLIP_S = 20.0
-LEAD_S = 10.0  # unrelated footage before (and after) the clip in the embedded variant
 UNRELATED = 20
 
 
@@ -77,28 +76,15 @@ def test_the_bank_holds_the_clips_sampled_frames(banked: Banked) -> None:
 
 def edit(banked: Banked, name: str) -> tuple[Path, int]:
     """The edited file and where the clip starts in it (ms; negative: its start was cut)."""
-    work, original = banked.work, banked.original
     if name == "same file":
-        return original, 0
+        return banked.original, 0
+    path, start_ms = reupload(banked.original, banked.work, name)
     if name == "lower bitrate":
-        path = transcode(original, work / "low.mp4", bitrate=120_000)
-        assert path.stat().st_size * 4 < original.stat().st_size
-        return path, 0
-    if name == "640x360":
-        return transcode(original, work / "small.mp4", size=(640, 360)), 0
-    if name == "brightness +10%":
-        return transcode(original, work / "bright.mp4", brightness=1.1), 0
-    if name == "first 3 s trimmed":
-        return transcode(original, work / "trimmed.mp4", trim_start_s=3.0), -3000
-    assert name == "embedded"
-    before = make_clip(work / "before.mp4", seed=101, duration_s=LEAD_S)
-    after = make_clip(work / "after.mp4", seed=102, duration_s=LEAD_S)
-    return concatenate([before, original, after], work / "embedded.mp4"), int(LEAD_S * 1000)
+        assert path.stat().st_size * 4 < banked.original.stat().st_size
+    return path, start_ms
 
 
-@pytest.mark.parametrize(
-    "name", ["same file", "lower bitrate", "640x360", "brightness +10%", "first 3 s trimmed", "embedded"]
-)
+@pytest.mark.parametrize("name", ["same file", *REUPLOAD_EDITS])
 def test_an_edited_reupload_matches_at_the_right_times(banked: Banked, name: str) -> None:
     path, start_ms = edit(banked, name)
     media, findings = judge(banked, path)

@@ -7,18 +7,15 @@ table by size and font is printed (pytest -s shows it)."""
 
 from __future__ import annotations
 
-import io
 import statistics
 from collections import defaultdict
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from gateway.config import GatewayConfig
 from gateway.upstreams.services import JPEG_QUALITY
 from modgate.policy import Ocr
-from modgate.tools.mediagen.ocrset import SIZES, cer, quality_set
+from modgate.tools.mediagen.ocrset import SIZES, as_sent, cer, quality_set
 from modgate.tools.mediagen.overlay import FONTS
 from services.vision.config import VisionSettings
 from services.vision.ocr.engine import OcrEngine
@@ -27,19 +24,6 @@ from services.vision.ocr.reader import frame_text
 
 MAX_CER = 0.10
 MIN_SIZE_PX = 24
-
-
-def as_sent(image: np.ndarray, side: int) -> np.ndarray:
-    """The frame as vision receives it: longest side `side`, through a JPEG, as BGR."""
-    picture = Image.fromarray(image)
-    scale = min(1.0, side / max(picture.size))
-    picture = picture.resize(
-        (round(picture.width * scale), round(picture.height * scale)), Image.Resampling.BOX
-    )
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-    return np.ascontiguousarray(decoded[:, :, ::-1])
 
 
 def table(errors: dict[tuple[int, str], list[float]]) -> str:
@@ -69,7 +53,7 @@ def test_character_error_rate_on_text_of_24_px_and_more_is_at_most_10_percent(en
     rules = Ocr()
     errors: dict[tuple[int, str], list[float]] = defaultdict(list)
     for frame in frames:
-        bgr = as_sent(frame.image, side)
+        bgr = as_sent(frame.image, side, JPEG_QUALITY)
         boxes = engine.detect(bgr)
         read, _ = frame_text(engine.recognize(bgr, boxes) if boxes else [], rules)
         errors[(frame.size_px, frame.font)].append(cer(frame.text, " ".join(read.split())))
