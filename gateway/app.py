@@ -4,9 +4,9 @@ build_gateway(config) builds, for MODGATE_GATEWAY_MODE=models (the default), in 
   config -> policies (every bank they name must be in the bank directory) -> service pools (a
   stable and optional canary upstream client per model service) -> split workers ->
   MediaSplitter -> Orchestrator (the data plane, with the exact-hash stage over
-  MODGATE_BANK_DIR) -> ModerationService (auth, admission, media intake) -> gRPC server
-  (+ health, reflection) ->
-  metrics endpoint.
+  MODGATE_BANK_DIR) -> verdict ledger (the verdict store, MODGATE_STORE_*; off with
+  MODGATE_STORE_ENABLED=false) -> ModerationService (auth, admission, media intake, ledger) ->
+  gRPC server (+ health, reflection) -> metrics endpoint.
 split_only builds the same without service pools and metrics endpoint, with SplitOnlyPipeline
 as the data plane. Tests pass their own pipeline: build_gateway(config, pipeline=...).
 GatewayServer starts and stops every part that holds processes, threads or connections.
@@ -36,6 +36,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.admission import Admission
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig, GatewayMode
+from gateway.ledger import LedgerMaintenance, VerdictLedger
 from gateway.media.fetch import FetchPolicy
 from gateway.media.intake import MediaIntake
 from gateway.media.split_stage import MediaSplitter
@@ -52,6 +53,7 @@ from gateway.upstreams.services import ServicePool
 from modgate import telemetry
 from modgate.banks.checks import check_policy_banks
 from modgate.policy import Modality, Policy, load_policies
+from modgate.store import StoreUnavailable
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("gateway")
@@ -120,8 +122,31 @@ def build_data_plane(config: GatewayConfig) -> DataPlane:
     return DataPlane(orchestrator, workers, metrics_endpoint(config), HealthMonitor(pools, settings))
 
 
+def build_ledger(config: GatewayConfig) -> VerdictLedger | None:
+    """The verdict ledger over MODGATE_STORE_URL, opened now so a bad URL fails the start; a
+    store that is only down is not fatal (verdicts spool or are refused, as each policy says)."""
+    if not config.store.enabled:
+        log.warning(
+            "verdict store off (MODGATE_STORE_ENABLED=false): verdicts are not kept, "
+            "request_ids are not deduplicated"
+        )
+        return None
+    ledger = VerdictLedger(config.store)
+    try:
+        store = ledger.store()
+        log.info(
+            "verdict store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.backend
+        )
+    except StoreUnavailable as exc:
+        log.error("verdict store down at start (%s); verdicts follow each policy's store.on_unavailable", exc)
+    return ledger
+
+
 def build_servicer(
-    config: GatewayConfig, policies: dict[str, Policy], pipeline: VerdictPipeline
+    config: GatewayConfig,
+    policies: dict[str, Policy],
+    pipeline: VerdictPipeline,
+    ledger: VerdictLedger | None = None,
 ) -> ModerationService:
     orchestration = config.orchestration
     return ModerationService(
@@ -144,6 +169,7 @@ def build_servicer(
             caller_idle_s=orchestration.caller_idle_s,
         ),
         intake=MediaIntake(config, FetchPolicy.from_config(config)),
+        ledger=ledger,
     )
 
 
@@ -189,6 +215,7 @@ class GatewayServer:
         self.health = health_servicer
         self.port = port
         self.plane = plane
+        self.maintenance = LedgerMaintenance(servicer.ledger) if servicer.ledger is not None else None
         if plane.upstream_health is not None:
             plane.upstream_health.on_change = self._publish_modalities
 
@@ -213,6 +240,8 @@ class GatewayServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.plane.upstream_health is not None:
             await self.plane.upstream_health.start()
+        if self.maintenance is not None:
+            self.maintenance.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
@@ -226,6 +255,10 @@ class GatewayServer:
             await self.pipeline.aclose()
         if self.plane.metrics is not None:
             self.plane.metrics.stop()
+        if self.maintenance is not None:
+            await self.maintenance.stop()
+        if self.servicer.ledger is not None:
+            await self.servicer.ledger.aclose()
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
@@ -247,7 +280,7 @@ def build_gateway(
     # A policy acting on a bank the bank directory lacks would silently match nothing: refuse.
     check_policy_banks(policies.values(), config.banks.dir)
     plane = build_data_plane(config) if pipeline is None else DataPlane(pipeline)
-    servicer = build_servicer(config, policies, plane.pipeline)
+    servicer = build_servicer(config, policies, plane.pipeline, build_ledger(config))
     server, health_servicer, port = build_grpc_server(config, servicer)
     return GatewayServer(config, server, servicer, health_servicer, port, plane)
 

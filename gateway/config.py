@@ -20,6 +20,7 @@ from gateway.upstreams.config import OrchestrationSettings
 from modgate.banks.config import BankSettings
 from modgate.policy import DEFAULT_POLICY_DIR
 from modgate.ports import GATEWAY_TARGET
+from modgate.store.config import StoreSettings
 
 
 class GatewayMode(StrEnum):
@@ -126,6 +127,10 @@ class GatewayConfig(BaseSettings):
     # The exact MD5/SHA-256 lookup before splitting (gateway/orchestrator/exact.py); the banks
     # every policy names must exist there or the gateway does not start.
     banks: BankSettings = Field(default_factory=BankSettings)
+
+    # --- verdict store: MODGATE_STORE_* (modgate/store/config.py) ---------------------------------
+    # Every verdict committed before its reply; duplicate request_ids answered from it.
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("uri_allowlist", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.admission import Ticket
 from gateway.cost import WorkCost
@@ -23,6 +24,9 @@ class RequestContext:
     # charged at admission. None outside the server (tests, tools).
     ticket: Ticket | None = None
     cost: WorkCost = field(default_factory=WorkCost)
+    # What fusion used (gateway/orchestrator/record.py), set by the pipeline that fused: the
+    # verdict store keeps it with the verdict, replay re-fuses from it.
+    fusion_record: dict[str, Any] | None = None
 
     @staticmethod
     def new_request_id() -> str:

@@ -133,6 +133,13 @@ class Unauthenticated(GatewayError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class AlreadyExists(GatewayError):
+    """A request_id this caller already used for a different request (idempotency keys are
+    one request each)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class Unavailable(GatewayError):
     """No verdict can be formed at all; retryable."""
 

@@ -171,6 +171,27 @@ BANK_LOOKUP_SECONDS = Histogram(
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
     registry=REGISTRY,
 )
+STORE_OUTCOMES = Counter(
+    "modgate_gateway_store_outcomes",
+    "What the verdict store did per request: stored (committed before the reply), spooled (store "
+    "down: kept in the local spool), refused (store down, policy store.on_unavailable=refuse), "
+    "from_store (a duplicate request_id answered from the store), coalesced (a duplicate that "
+    "waited for the first one's computation), unstored (store down, duplicates not checked).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+STORE_SECONDS = Histogram(
+    "modgate_gateway_store_seconds",
+    "Time of one verdict store operation (claim, commit, find), by operation.",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+    registry=REGISTRY,
+)
+STORE_SPOOL_PENDING = Gauge(
+    "modgate_gateway_store_spool_pending",
+    "Verdicts in the local spool waiting for the verdict store to be back.",
+    registry=REGISTRY,
+)
 
 
 _DECISIONS = {1: "ALLOW", 2: "REVIEW", 3: "BLOCK"}

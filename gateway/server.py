@@ -1,14 +1,17 @@
 """The modgate.v1.Moderation servicer: auth, admission, validation and one call per request.
 
 Per RPC: authenticate the caller -> validate the request and authorize its policy and
-media_uri -> price it in work units (gateway/cost.py; over the per-request maximum:
-RESOURCE_EXHAUSTED) -> admit it (slots, units in flight, the caller's fair share, bounded
-wait; gateway/admission.py) -> open its media (gateway/media/intake.py: inline bytes, spooled
-stream, file:// or fetched URI; no media and no text: INVALID_ARGUMENT) -> one ModerationJob
-(gateway/job.py) to the VerdictPipeline -> its Verdict back to the caller, all under the
-request's deadline. Nothing takes a slot before it is authenticated and valid. Every refusal
-is a typed GatewayError mapped to its status by gateway.errors.grpc_status. What the pipeline
-is, and how the server around this servicer is built and run, is gateway/app.py's business.
+media_uri -> the verdict ledger (gateway/ledger: a request_id this caller already had decided
+is answered from the verdict store; a duplicate in flight waits for the first) -> price it in
+work units (gateway/cost.py; over the per-request maximum: RESOURCE_EXHAUSTED) -> admit it
+(slots, units in flight, the caller's fair share, bounded wait; gateway/admission.py) -> open
+its media (gateway/media/intake.py: inline bytes, spooled stream, file:// or fetched URI; no
+media and no text: INVALID_ARGUMENT) -> one ModerationJob (gateway/job.py) to the
+VerdictPipeline -> its Verdict committed to the verdict store -> back to the caller, all under
+the request's deadline. Nothing takes a slot before it is authenticated and valid. Every
+refusal is a typed GatewayError mapped to its status by gateway.errors.grpc_status. What the
+pipeline is, and how the server around this servicer is built and run, is gateway/app.py's
+business.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gateway.context import RequestContext
 from gateway.cost import WorkCost, request_cost
 from gateway.errors import BadField, DeadlineExceeded, EmptyMedia, GatewayError, grpc_status
 from gateway.job import ModerationJob, ModerationRequest
+from gateway.ledger import LedgerEntry, VerdictLedger, caller_name, request_digest
 from gateway.media.intake import MediaIntake, MediaSource
 from gateway.pipeline import VerdictPipeline
 from gateway.validation import has_text, validate_request
@@ -54,6 +58,7 @@ class ModerationService(pb_grpc.ModerationServicer):
         auth: Authenticator,
         admission: Admission,
         intake: MediaIntake,
+        ledger: VerdictLedger | None = None,
     ) -> None:
         self.config = config
         self.policies = policies
@@ -61,6 +66,9 @@ class ModerationService(pb_grpc.ModerationServicer):
         self.auth = auth
         self.admission = admission
         self.intake = intake
+        # The verdict store's side of every request (commit before reply, idempotency); None:
+        # no store (MODGATE_STORE_ENABLED=false), verdicts exist only in their replies.
+        self.ledger = ledger
 
     async def Moderate(self, request: pb.ModerateRequest, context: grpc.aio.ServicerContext) -> pb.Verdict:
         return await self._serve(
@@ -95,53 +103,107 @@ class ModerationService(pb_grpc.ModerationServicer):
         streamed: bool,
     ) -> pb.Verdict:
         started = time.monotonic()
-        ctx: RequestContext | None = None
-        ticket: Ticket | None = None
+        request_id = request.request_id or RequestContext.new_request_id()
         status, decision = "INTERNAL", None
         try:
-            # Before admission: an unauthenticated or invalid request never takes a slot.
+            # Before the store and admission: an unauthenticated or invalid request costs nothing.
             caller = self.auth.authenticate(context.invocation_metadata())
             policy = validate_request(request, self.policies, self.config.default_policy, streamed=streamed)
             self.auth.authorize(caller, policy.name, request.media_uri)
-            cost = self._cost(request, streamed=streamed)
-            rates = self.config.orchestration.cost_rates()
-            units, text_units = rates.units(cost), rates.text_units(cost)
-            self.admission.check_request(units, text_units, cost.describe())
             validated_s = time.monotonic() - started
-            remaining = context.time_remaining()
-            ticket = await self.admission.acquire(
-                None if remaining is None else started + remaining,
-                caller=caller_key(caller, context.peer()),
-                units=units,
-                text_units=text_units,
-            )
-            ctx = self._context(request, context, policy, ticket, cost)
-            ctx.timings["validate"] = validated_s * 1000.0  # authentication, validation, pricing
-            ctx.timings["queueing"] = ticket.waited_s * 1000.0
-            verdict = await self._moderate(request, ctx, open_media)
-            log.info(
-                "request %s ok in %.0f ms (%s)",
-                ctx.request_id,
-                (time.monotonic() - started) * 1000,
-                ", ".join(f"{k}={v:.0f}ms" for k, v in ctx.timings.items()),
-            )
+
+            async def compute() -> tuple[pb.Verdict, RequestContext]:
+                return await self._admitted(
+                    request,
+                    context,
+                    policy,
+                    open_media,
+                    request_id,
+                    caller_key(caller, context.peer()),
+                    started=started,
+                    validated_s=validated_s,
+                    streamed=streamed,
+                )
+
+            if self.ledger is None:
+                verdict, _ = await compute()
+            else:
+                entry = self._entry(request, request_id, caller, context, started)
+                verdict = await self.ledger.decide(entry, policy, compute)
             status, decision = "OK", verdict.decision
             return verdict
         except GatewayError as exc:
             status = exc.code.name
-            await self._abort(context, exc, ctx.request_id if ctx else request.request_id)
+            await self._abort(context, exc, request_id)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             status = "CANCELLED"
             raise
         except Exception as exc:
-            request_id = ctx.request_id if ctx else request.request_id
-            log.exception("request %s failed: internal error", request_id or "-")
+            log.exception("request %s failed: internal error", request_id)
             await self._abort(context, exc, request_id)
         finally:
-            if ticket is not None:
-                self.admission.release(ticket)
             metrics.record_request(status, decision, time.monotonic() - started)
         raise AssertionError("unreachable: abort raises")
+
+    async def _admitted(
+        self,
+        request: pb.ModerateRequest,
+        context: grpc.aio.ServicerContext,
+        policy: Policy,
+        open_media: OpenMedia,
+        request_id: str,
+        fair_key: str,
+        *,
+        started: float,
+        validated_s: float,
+        streamed: bool,
+    ) -> tuple[pb.Verdict, RequestContext]:
+        """Price -> admission -> the pipeline: a request the store did not answer."""
+        cost = self._cost(request, streamed=streamed)
+        rates = self.config.orchestration.cost_rates()
+        units, text_units = rates.units(cost), rates.text_units(cost)
+        self.admission.check_request(units, text_units, cost.describe())
+        remaining = context.time_remaining()
+        ticket = await self.admission.acquire(
+            None if remaining is None else started + remaining,
+            caller=fair_key,
+            units=units,
+            text_units=text_units,
+        )
+        try:
+            ctx = self._context(request_id, context, policy, ticket, cost)
+            ctx.timings["validate"] = validated_s * 1000.0  # authentication, validation, pricing
+            ctx.timings["queueing"] = ticket.waited_s * 1000.0
+            verdict = await self._moderate(request, ctx, open_media)
+        finally:
+            self.admission.release(ticket)
+        log.info(
+            "request %s ok in %.0f ms (%s)",
+            ctx.request_id,
+            (time.monotonic() - started) * 1000,
+            ", ".join(f"{k}={v:.0f}ms" for k, v in ctx.timings.items()),
+        )
+        return verdict, ctx
+
+    def _entry(
+        self,
+        request: pb.ModerateRequest,
+        request_id: str,
+        caller: Caller | None,
+        context: grpc.aio.ServicerContext,
+        started: float,
+    ) -> LedgerEntry:
+        remaining = context.time_remaining()
+        budget = self.config.default_deadline_s if remaining is None else remaining
+        return LedgerEntry(
+            caller=caller_name(caller),
+            request_id=request_id,
+            idempotent=bool(request.request_id),
+            digest=request_digest(request, media_bytes=len(request.media)) if request.request_id else "",
+            content_id=request.content_id,
+            received_at=time.time() - (time.monotonic() - started),
+            deadline=started + budget,
+        )
 
     async def _moderate(
         self, request: pb.ModerateRequest, ctx: RequestContext, open_media: OpenMedia
@@ -171,7 +233,7 @@ class ModerationService(pb_grpc.ModerationServicer):
 
     def _context(
         self,
-        request: pb.ModerateRequest,
+        request_id: str,
         context: grpc.aio.ServicerContext,
         policy: Policy,
         ticket: Ticket,
@@ -180,7 +242,7 @@ class ModerationService(pb_grpc.ModerationServicer):
         remaining = context.time_remaining()
         budget = self.config.default_deadline_s if remaining is None else remaining
         return RequestContext(
-            request_id=request.request_id or RequestContext.new_request_id(),
+            request_id=request_id,
             deadline=time.monotonic() + budget,
             policy=policy,
             ticket=ticket,

@@ -125,6 +125,17 @@ class Requests(_Strict):
     allow_skip_all_modalities: bool = False
 
 
+class StoreUnavailableAction(StrEnum):
+    SPOOL = "spool"  # answer; keep the verdict in the gateway's local spool until the store is back
+    REFUSE = "refuse"  # no verdict while the store is down: UNAVAILABLE (retry later)
+
+
+class Store(_Strict):
+    """What the gateway does when its verdict store cannot take a verdict."""
+
+    on_unavailable: StoreUnavailableAction = StoreUnavailableAction.SPOOL
+
+
 class Profanity(_Strict):
     enabled: bool = True
     category: str = "harassment"
@@ -199,6 +210,7 @@ class Policy(_Strict):
     # here must exist in the bank directory (modgate.banks.checks fails the start otherwise).
     banks: dict[Annotated[str, Field(pattern=BANK_NAME_PATTERN)], BankRule] = Field(default_factory=dict)
     requests: Requests = Field(default_factory=Requests)
+    store: Store = Field(default_factory=Store)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

@@ -30,10 +30,11 @@ from gateway.media.limits import StreamsOverLimit
 from gateway.media.split_stage import Splitter
 from gateway.media.types import SplitMedia
 from gateway.orchestrator.calls import ServiceCalls
-from gateway.orchestrator.coverage import with_coverage
+from gateway.orchestrator.coverage import not_moderated, with_coverage
 from gateway.orchestrator.exact import ExactStage, short_circuit_verdict
 from gateway.orchestrator.fanout import FanOut
 from gateway.orchestrator.hashes import video_findings, with_bank_findings
+from gateway.orchestrator.record import fused_record
 from gateway.orchestrator.shadow import Shadows
 from gateway.orchestrator.text_work import TextScorer
 from gateway.orchestrator.verdict import fuse_request, observe, verdict_proto
@@ -86,7 +87,8 @@ class Orchestrator:
         # Shadows are judged on what the models decided; both sides saw the same streams.
         self.shadows.compare(fanout.state, fused.decision, job.ctx.request_id)
         fused = self._with_banks(job, fused, fanout, media, exact)
-        fused = with_coverage(fused, media, self.streams_over_limit)
+        fused = with_coverage(fused, not_moderated(media), self.streams_over_limit)
+        job.ctx.fusion_record = fused_record(fanout.state, exact, media, self.streams_over_limit)
         return verdict_proto(job, fused, fanout.state, media)
 
     async def _split(self, job: ModerationJob, fanout: FanOut) -> SplitMedia | None:

@@ -13,19 +13,22 @@ never gets here: the splitter refuses it.)
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from gateway.fusion import Fused
 from gateway.media.limits import StreamsOverLimit
-from gateway.media.types import SplitMedia
+from gateway.media.types import SplitMedia, StreamReport
 from modgate.v1 import moderation_pb2 as pb
 
 
-def with_coverage(fused: Fused, media: SplitMedia | None, over_limit: StreamsOverLimit) -> Fused:
-    """`fused` with the streams no modality saw in its reasons, and degraded (and, by
-    `over_limit`, at least REVIEW) when a stream limit left some out."""
-    if media is None:
-        return fused
-    missing = media.info.not_moderated()
+def not_moderated(media: SplitMedia | None) -> list[StreamReport]:
+    return [] if media is None else media.info.not_moderated()
+
+
+def with_coverage(fused: Fused, missing: Sequence[StreamReport], over_limit: StreamsOverLimit) -> Fused:
+    """`fused` with the streams no modality saw (`missing`: not_moderated(media), or what the
+    verdict store kept of it) in its reasons, and degraded (and, by `over_limit`, at least
+    REVIEW) when a stream limit left some out."""
     if not missing:
         return fused
     reasons = list(fused.reasons)

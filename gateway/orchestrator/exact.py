@@ -23,17 +23,16 @@ from pathlib import Path
 
 from gateway import metrics
 from gateway.job import ModerationJob
-from gateway.orchestrator.hashes import DECISION_OF, action_score, exact_evidence, exact_reason
+from gateway.orchestrator.hashes import short_circuit_fused
+from gateway.orchestrator.record import short_circuit_record
 from gateway.pipeline import timings_proto
 from modgate import telemetry
 from modgate.banks.config import BankSettings
 from modgate.banks.matcher import BankMatcher
 from modgate.banks.rules import ExactFinding, evaluate_exact
 from modgate.banks.signals import SignalType
-from modgate.policy import Policy
 from modgate.v1 import moderation_pb2 as pb
 
-SKIPPED_STAGES = "split, speech, vision, text (no media decoded, no model called)"
 ATTR_BANKS = "modgate.bank.names"
 ATTR_HITS = "modgate.bank.matches"
 
@@ -82,56 +81,30 @@ def _one_per_bank(findings: list[ExactFinding]) -> list[ExactFinding]:
     return kept
 
 
-def _categories(policy: Policy, acting: list[ExactFinding]) -> list[pb.CategoryScore]:
-    scores: dict[str, tuple[float, int]] = {}
-    for finding in acting:
-        score, decision = action_score(policy, finding.category, finding.action), DECISION_OF[finding.action]
-        held = scores.get(finding.category, (0.0, pb.DECISION_ALLOW))
-        scores[finding.category] = (max(held[0], score), max(held[1], decision))
-    categories = []
-    for name in policy.categories:
-        score, decision = scores.get(name, (0.0, pb.DECISION_ALLOW))
-        by_modality = {"VISUAL": score} if name in scores else {}
-        categories.append(
-            pb.CategoryScore(category=name, score=score, decision=decision, by_modality=by_modality)
-        )
-    return categories
-
-
 def short_circuit_verdict(job: ModerationJob, findings: list[ExactFinding]) -> pb.Verdict:
     """The verdict of an upload found in a bank that decides alone: no split, no model."""
     ctx, policy = job.ctx, job.ctx.policy
+    fused = short_circuit_fused(policy, findings)
     acting = [f for f in findings if f.short_circuit]
-    first = acting[0]
-    why = (
-        f"short-circuit: {first.signal_type.value} of the upload is in bank {first.bank} "
-        f"(entry {first.entry_id})"
-    )
-    modalities = [
-        pb.ModalityStatus(modality=m, state=pb.MODALITY_STATE_SKIPPED, reason=f"{why}; not run")
-        for m in (pb.MODALITY_AUDIO, pb.MODALITY_VISUAL, pb.MODALITY_TEXT)
-    ]
-    reasons = [exact_reason(f) for f in findings]
-    reasons.append(f"{why}: verdict before splitting; skipped: {SKIPPED_STAGES}")
-    categories = _categories(policy, acting)
     for finding in acting:
         metrics.BANK_MATCHES.labels(finding.bank, finding.signal_type.value).inc()
-    metrics.SHORT_CIRCUITS.labels(first.bank).inc()
+    metrics.SHORT_CIRCUITS.labels(acting[0].bank).inc()
     for stage, ms in ctx.timings.items():
         metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
+    ctx.fusion_record = short_circuit_record(findings)
     return pb.Verdict(
         request_id=ctx.request_id,
         content_id=job.request.content_id,
-        decision=max(DECISION_OF[f.action] for f in acting),
-        risk=max(c.score for c in categories),
-        categories=categories,
-        evidence=[exact_evidence(policy, f) for f in findings],
-        modalities=modalities,
+        decision=fused.decision,
+        risk=fused.risk,
+        categories=fused.categories,
+        evidence=fused.evidence,
+        modalities=fused.modalities,
         policy_name=policy.name,
         policy_version=policy.version,
         trace_id=telemetry.current_trace_id(),
-        degraded=False,
-        reasons=reasons,
+        degraded=fused.degraded,
+        reasons=fused.reasons,
         media=pb.MediaInfo(),
         timings=timings_proto(ctx),
     )

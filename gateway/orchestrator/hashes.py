@@ -31,6 +31,8 @@ SIGNAL = "hash"
 # Frame evidence kept per fired bank (the reason gives the full count).
 MAX_FRAMES_PER_BANK = 24
 DECISION_OF = {BankAction.BLOCK: pb.DECISION_BLOCK, BankAction.REVIEW: pb.DECISION_REVIEW}
+# What a short-circuit verdict skipped (its reasons say so).
+SHORT_CIRCUIT_SKIPS = "split, speech, vision, text (no media decoded, no model called)"
 _NOTHING = "no category reached its review threshold"
 
 
@@ -257,4 +259,47 @@ def with_bank_findings(
         categories=categories,
         evidence=[*evidence, *fused.evidence],
         reasons=[*reasons, *kept],
+    )
+
+
+def _categories(policy: Policy, acting: list[ExactFinding]) -> list[pb.CategoryScore]:
+    scores: dict[str, tuple[float, int]] = {}
+    for finding in acting:
+        score, decision = action_score(policy, finding.category, finding.action), DECISION_OF[finding.action]
+        held = scores.get(finding.category, (0.0, pb.DECISION_ALLOW))
+        scores[finding.category] = (max(held[0], score), max(held[1], decision))
+    categories = []
+    for name in policy.categories:
+        score, decision = scores.get(name, (0.0, pb.DECISION_ALLOW))
+        by_modality = {"VISUAL": score} if name in scores else {}
+        categories.append(
+            pb.CategoryScore(category=name, score=score, decision=decision, by_modality=by_modality)
+        )
+    return categories
+
+
+def short_circuit_fused(policy: Policy, findings: list[ExactFinding]) -> Fused:
+    """The decision of an upload found in a bank that decides alone (also replay's, from the
+    findings the verdict store kept)."""
+    acting = [f for f in findings if f.short_circuit]
+    first = acting[0]
+    why = (
+        f"short-circuit: {first.signal_type.value} of the upload is in bank {first.bank} "
+        f"(entry {first.entry_id})"
+    )
+    modalities = [
+        pb.ModalityStatus(modality=m, state=pb.MODALITY_STATE_SKIPPED, reason=f"{why}; not run")
+        for m in (pb.MODALITY_AUDIO, pb.MODALITY_VISUAL, pb.MODALITY_TEXT)
+    ]
+    reasons = [exact_reason(f) for f in findings]
+    reasons.append(f"{why}: verdict before splitting; skipped: {SHORT_CIRCUIT_SKIPS}")
+    categories = _categories(policy, acting)
+    return Fused(
+        decision=max(DECISION_OF[f.action] for f in acting),
+        risk=max(c.score for c in categories),
+        categories=categories,
+        evidence=[exact_evidence(policy, f) for f in findings],
+        modalities=modalities,
+        reasons=reasons,
+        degraded=False,
     )

@@ -276,7 +276,7 @@ class StageTiming(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., duration_ms: _Optional[int] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("request_id", "content_id", "decision", "risk", "categories", "evidence", "transcript", "modalities", "policy_name", "policy_version", "trace_id", "timings", "degraded", "reasons", "media", "on_screen_text")
+    __slots__ = ("request_id", "content_id", "decision", "risk", "categories", "evidence", "transcript", "modalities", "policy_name", "policy_version", "trace_id", "timings", "degraded", "reasons", "media", "on_screen_text", "verdict_id", "from_store", "decided_at_ms")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
@@ -293,6 +293,9 @@ class Verdict(_message.Message):
     REASONS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     ON_SCREEN_TEXT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_STORE_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     content_id: str
     decision: Decision
@@ -309,7 +312,10 @@ class Verdict(_message.Message):
     reasons: _containers.RepeatedScalarFieldContainer[str]
     media: MediaInfo
     on_screen_text: _containers.RepeatedCompositeFieldContainer[OnScreenText]
-    def __init__(self, request_id: _Optional[str] = ..., content_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., risk: _Optional[float] = ..., categories: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptSegment, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[ModalityStatus, _Mapping]]] = ..., policy_name: _Optional[str] = ..., policy_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ..., on_screen_text: _Optional[_Iterable[_Union[OnScreenText, _Mapping]]] = ...) -> None: ...
+    verdict_id: str
+    from_store: bool
+    decided_at_ms: int
+    def __init__(self, request_id: _Optional[str] = ..., content_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., risk: _Optional[float] = ..., categories: _Optional[_Iterable[_Union[CategoryScore, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptSegment, _Mapping]]] = ..., modalities: _Optional[_Iterable[_Union[ModalityStatus, _Mapping]]] = ..., policy_name: _Optional[str] = ..., policy_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., media: _Optional[_Union[MediaInfo, _Mapping]] = ..., on_screen_text: _Optional[_Iterable[_Union[OnScreenText, _Mapping]]] = ..., verdict_id: _Optional[str] = ..., from_store: _Optional[bool] = ..., decided_at_ms: _Optional[int] = ...) -> None: ...
 
 class MediaInfo(_message.Message):
     __slots__ = ("duration_ms", "container", "width", "height", "has_audio", "has_video", "subtitle_streams", "frames_sampled", "undecodable_streams", "streams")

@@ -8,7 +8,7 @@ import numpy as np
 from gateway.fusion import Fused, FusionInput, fuse
 from gateway.media.limits import StreamsOverLimit
 from gateway.media.types import AudioTrack, MediaInfo, SplitMedia, StreamKind, StreamReport
-from gateway.orchestrator.coverage import with_coverage
+from gateway.orchestrator.coverage import not_moderated, with_coverage
 from modgate.policy import Modality
 from modgate.v1 import moderation_pb2 as pb
 from modgate.wire import FrameScore
@@ -88,20 +88,20 @@ COVER = StreamReport(3, StreamKind.VIDEO, "png", reason="cover art (an attached 
 
 
 def test_streams_over_a_limit_degrade_the_verdict_and_by_default_make_it_review() -> None:
-    fused = with_coverage(allow(), media_with(AUDIO_1, OVER), StreamsOverLimit.REVIEW)
+    fused = with_coverage(allow(), not_moderated(media_with(AUDIO_1, OVER)), StreamsOverLimit.REVIEW)
     assert fused.decision == pb.DECISION_REVIEW and fused.degraded
     assert fused.reasons[-1] == (
         "not moderated, over the stream limits: stream 2 (audio aac, fra): at least REVIEW "
         "(MODGATE_GATEWAY_STREAMS_OVER_LIMIT=review)"
     )
 
-    ignored = with_coverage(allow(), media_with(AUDIO_1, OVER), StreamsOverLimit.IGNORE)
+    ignored = with_coverage(allow(), not_moderated(media_with(AUDIO_1, OVER)), StreamsOverLimit.IGNORE)
     assert ignored.decision == pb.DECISION_ALLOW and ignored.degraded
     assert "left out of the decision (MODGATE_GATEWAY_STREAMS_OVER_LIMIT=ignore)" in ignored.reasons[-1]
 
 
 def test_other_streams_not_looked_at_are_named_without_degrading() -> None:
-    fused = with_coverage(allow(), media_with(AUDIO_1, COVER), StreamsOverLimit.REVIEW)
+    fused = with_coverage(allow(), not_moderated(media_with(AUDIO_1, COVER)), StreamsOverLimit.REVIEW)
     assert fused.decision == pb.DECISION_ALLOW and not fused.degraded
     assert (
         fused.reasons[-1]
@@ -111,8 +111,8 @@ def test_other_streams_not_looked_at_are_named_without_degrading() -> None:
 
 def test_a_verdict_with_every_stream_moderated_is_left_as_it_is() -> None:
     before = allow()
-    assert with_coverage(before, media_with(AUDIO_1), StreamsOverLimit.REVIEW) is before
-    assert with_coverage(before, None, StreamsOverLimit.REVIEW) is before
+    assert with_coverage(before, not_moderated(media_with(AUDIO_1)), StreamsOverLimit.REVIEW) is before
+    assert with_coverage(before, not_moderated(None), StreamsOverLimit.REVIEW) is before
     # A block stays a block.
     block = fuse(
         FusionInput(
@@ -121,6 +121,5 @@ def test_a_verdict_with_every_stream_moderated_is_left_as_it_is() -> None:
             texts=[text("transcript-1-0", "I will hurt you", "transcript", {"violence": 0.95})],
         )
     )
-    assert (
-        with_coverage(block, media_with(AUDIO_1, OVER), StreamsOverLimit.REVIEW).decision == pb.DECISION_BLOCK
-    )
+    covered = with_coverage(block, not_moderated(media_with(AUDIO_1, OVER)), StreamsOverLimit.REVIEW)
+    assert covered.decision == pb.DECISION_BLOCK

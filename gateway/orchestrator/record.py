@@ -1,0 +1,200 @@
+"""What fusion used, as a JSON document the verdict store keeps, and re-fusion from it.
+
+Written for every verdict (the verdict store's `fusion` column), read by replay: a stored
+document plus a policy gives the decision that policy would have reached, without calling a
+model. It holds each modality's outcome (state, reason, model, variant), every scored text
+item with its per-category scores and matches (TEXT sources, transcript segments as AUDIO,
+on-screen text as VISUAL), every frame's per-category scores, the frames' PDQ hashes and bank
+matches, the exact bank hits, and the streams no modality saw. Scores are what the services
+returned, before the policy's weights and thresholds: those are applied again by refuse().
+
+What a policy change needs a rescan for (prompts, exemplars, blocklists, lexicons, banks:
+they change the scores themselves) is replay's business (gateway/replay/inputs.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gateway.fusion import Fused, FusionInput, ModalityOutcome, ScoredText, State, fuse
+from gateway.media.limits import StreamsOverLimit
+from gateway.media.types import SplitMedia, StreamKind, StreamReport
+from gateway.orchestrator.coverage import with_coverage
+from gateway.orchestrator.hashes import short_circuit_fused, video_findings, with_bank_findings
+from gateway.orchestrator.state import RunState
+from modgate.banks.rules import ExactFinding
+from modgate.banks.signals import SignalType
+from modgate.policy import BankAction, Modality, Policy
+from modgate.wire import FrameScore, HashResult, ModelInfo, TextItem, TextItemResult
+
+VERSION = 1
+FUSED = "fused"  # the models ran and were fused
+SHORT_CIRCUIT = "short_circuit"  # an exact bank hit decided before splitting
+UNFUSED = "unfused"  # nothing was fused (split_only gateways)
+
+
+def _model(model: ModelInfo | None) -> dict[str, Any] | None:
+    return None if model is None else model.model_dump(mode="json")
+
+
+def fused_record(
+    state: RunState,
+    exact: list[ExactFinding],
+    media: SplitMedia | None,
+    over_limit: StreamsOverLimit,
+) -> dict[str, Any]:
+    inp = state.fusion_input()
+    return {
+        "version": VERSION,
+        "kind": FUSED,
+        "outcomes": {m.value: _outcome(o) for m, o in inp.outcomes.items()},
+        "texts": [
+            {
+                "item": t.item.model_dump(mode="json", exclude_none=True),
+                "result": t.result.model_dump(mode="json"),
+                "model": _model(t.model),
+            }
+            for t in inp.texts
+        ],
+        "frames": [f.model_dump(mode="json", exclude_none=True) for f in inp.frames],
+        "frame_model": _model(inp.frame_model),
+        "frame_interval_ms": inp.frame_interval_ms,
+        "item_streams": inp.item_streams,
+        "frame_streams": inp.frame_streams,
+        "hashes": None if state.hashes is None else state.hashes.model_dump(mode="json"),
+        "exact": [_finding(f) for f in exact],
+        "duration_ms": media.info.duration_ms if media is not None and media.info.duration_ms else None,
+        "not_moderated": [] if media is None else [_stream(r) for r in media.info.not_moderated()],
+        "streams_over_limit": over_limit.value,
+    }
+
+
+def short_circuit_record(exact: list[ExactFinding]) -> dict[str, Any]:
+    return {"version": VERSION, "kind": SHORT_CIRCUIT, "exact": [_finding(f) for f in exact]}
+
+
+def unfused_record(reason: str) -> dict[str, Any]:
+    return {"version": VERSION, "kind": UNFUSED, "reason": reason}
+
+
+def _outcome(outcome: ModalityOutcome) -> dict[str, Any]:
+    return {
+        "state": outcome.state.value,
+        "reason": outcome.reason,
+        "latency_ms": outcome.latency_ms,
+        "model": _model(outcome.model),
+        "variant": outcome.variant,
+        "items": outcome.items,
+        "ocr_frames": list(outcome.ocr_frames),
+    }
+
+
+def _finding(finding: ExactFinding) -> dict[str, Any]:
+    values = dataclasses.asdict(finding)
+    values.update(action=finding.action.value, signal_type=finding.signal_type.value)
+    return values
+
+
+def _stream(report: StreamReport) -> dict[str, Any]:
+    return {**dataclasses.asdict(report), "kind": report.kind.value}
+
+
+def models_of(record: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """modality -> {name, version, variant} of what served it (the store's `models` column)."""
+    models = {}
+    for modality, outcome in record.get("outcomes", {}).items():
+        if outcome["state"] == State.SKIPPED.value:
+            continue
+        model = outcome.get("model") or {}
+        models[modality] = {
+            "name": model.get("name", ""),
+            "version": model.get("version", ""),
+            "variant": outcome.get("variant", "stable"),
+        }
+    return models
+
+
+# --- reading back ----------------------------------------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A stored document this code cannot re-fuse (unknown version or kind)."""
+
+
+def exact_findings(record: dict[str, Any]) -> list[ExactFinding]:
+    return [
+        ExactFinding(
+            bank=f["bank"],
+            category=f["category"],
+            action=BankAction(f["action"]),
+            signal_type=SignalType(f["signal_type"]),
+            entry_id=f["entry_id"],
+            short_circuit=f["short_circuit"],
+        )
+        for f in record.get("exact", [])
+    ]
+
+
+def fusion_input(record: dict[str, Any], policy: Policy) -> FusionInput:
+    outcomes = {}
+    for name, o in record["outcomes"].items():
+        model = o.get("model")
+        outcomes[Modality(name)] = ModalityOutcome(
+            modality=Modality(name),
+            state=State(o["state"]),
+            reason=o["reason"],
+            latency_ms=o["latency_ms"],
+            model=None if model is None else ModelInfo.model_validate(model),
+            variant=o["variant"],
+            items=o["items"],
+            ocr_frames=(o["ocr_frames"][0], o["ocr_frames"][1]),
+        )
+    frame_model = record.get("frame_model")
+    return FusionInput(
+        policy=policy,
+        outcomes=outcomes,
+        texts=[
+            ScoredText(
+                item=TextItem.model_validate(t["item"]),
+                result=TextItemResult.model_validate(t["result"]),
+                model=ModelInfo.model_validate(t["model"]),
+            )
+            for t in record["texts"]
+        ],
+        frames=[FrameScore.model_validate(f) for f in record["frames"]],
+        frame_model=None if frame_model is None else ModelInfo.model_validate(frame_model),
+        frame_interval_ms=record["frame_interval_ms"],
+        item_streams=record["item_streams"],
+        frame_streams=record["frame_streams"],
+    )
+
+
+def refuse(record: dict[str, Any], policy: Policy) -> Fused | None:
+    """The decision `policy` reaches on a stored document, as Orchestrator.run forms it: fusion,
+    then the bank findings, then the streams no modality saw. None for an unfused record.
+    Raises NoVerdict when the policy forbids a degraded verdict (the request would have failed)."""
+    if record.get("version") != VERSION:
+        raise RecordError(f"fusion record version {record.get('version')!r}; this code reads {VERSION}")
+    kind = record.get("kind")
+    if kind == UNFUSED:
+        return None
+    if kind == SHORT_CIRCUIT:
+        return short_circuit_fused(policy, exact_findings(record))
+    if kind != FUSED:
+        raise RecordError(f"unknown fusion record kind {kind!r}")
+    fused = fuse(fusion_input(record, policy))
+    hashes = None if record["hashes"] is None else HashResult.model_validate(record["hashes"])
+    frame_streams, duration = record["frame_streams"], record["duration_ms"]
+    video = video_findings(policy, hashes, duration_ms=duration, frame_streams=frame_streams)
+    fused = with_bank_findings(
+        fused,
+        policy,
+        video,
+        exact_findings(record),
+        hashes=hashes,
+        frame_streams=frame_streams,
+        duration_ms=duration,
+    )
+    missing = [StreamReport(**{**s, "kind": StreamKind(s["kind"])}) for s in record["not_moderated"]]
+    return with_coverage(fused, missing, StreamsOverLimit(record["streams_over_limit"]))

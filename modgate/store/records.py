@@ -1,0 +1,108 @@
+"""What the store keeps per verdict, as plain values (no SQLAlchemy, no protobuf parsing).
+
+A VerdictRecord is written once, before the caller gets its reply, and is self-contained: the
+verdict as sent, what fusion used to reach it (`fusion`, re-fusable under another policy), the
+policy it was decided under (name, version, digest and the document itself, kept once per
+digest), the models and variants that served, and the trace id. Never media bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DECISIONS = ("ALLOW", "REVIEW", "BLOCK", "UNSPECIFIED")
+
+
+def new_verdict_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class PolicyStamp:
+    name: str
+    version: str
+    digest: str
+    document: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    verdict_id: str
+    caller: str
+    request_id: str
+    request_digest: str
+    content_id: str
+    received_at: float  # Unix seconds
+    decided_at: float
+    decision: str  # one of DECISIONS
+    risk: float
+    degraded: bool
+    policy: PolicyStamp
+    trace_id: str
+    models: dict[str, dict[str, str]]  # modality -> {name, version, variant}
+    fusion: dict[str, Any]  # gateway/orchestrator/record.py's document
+    verdict: bytes  # the modgate.v1.Verdict as sent
+
+    def row(self) -> dict[str, Any]:
+        """The `verdicts` row (the policy document goes to `policies`)."""
+        values = asdict(self)
+        policy = values.pop("policy")
+        values.update(
+            policy_name=policy["name"], policy_version=policy["version"], policy_digest=policy["digest"]
+        )
+        return values
+
+    @classmethod
+    def from_row(cls, row: Any, document: dict[str, Any] | None = None) -> VerdictRecord:
+        m = row._mapping
+        return cls(
+            verdict_id=m["verdict_id"],
+            caller=m["caller"],
+            request_id=m["request_id"],
+            request_digest=m["request_digest"],
+            content_id=m["content_id"],
+            received_at=m["received_at"],
+            decided_at=m["decided_at"],
+            decision=m["decision"],
+            risk=m["risk"],
+            degraded=bool(m["degraded"]),
+            policy=PolicyStamp(m["policy_name"], m["policy_version"], m["policy_digest"], document or {}),
+            trace_id=m["trace_id"],
+            models=m["models"],
+            fusion=m["fusion"],
+            verdict=bytes(m["verdict"]),
+        )
+
+    def to_json(self) -> str:
+        """One spool line (the verdict bytes in base64)."""
+        values = asdict(self)
+        values["verdict"] = base64.b64encode(self.verdict).decode("ascii")
+        return json.dumps(values, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> VerdictRecord:
+        values = json.loads(line)
+        values["verdict"] = base64.b64decode(values["verdict"])
+        values["policy"] = PolicyStamp(**values["policy"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class VerdictSummary:
+    """A row of `modgate verdicts list`."""
+
+    verdict_id: str
+    caller: str
+    request_id: str
+    content_id: str
+    decided_at: float
+    decision: str
+    risk: float
+    degraded: bool
+    policy_name: str
+    policy_version: str
+    trace_id: str
