@@ -155,6 +155,8 @@ def start_gateway(processes: Processes, tmp_path_factory: pytest.TempPathFactory
     config_dir = tmp_path_factory.mktemp("gateways")
 
     def start(name: str, upstreams_yaml: str, **env: str) -> Gateway:
+        """Each gateway keeps its verdicts in a store of its own unless `env` names one
+        (MODGATE_STORE_URL): two gateways sent the same request_id both compute."""
         upstreams = config_dir / f"{name}.yaml"
         upstreams.write_text(upstreams_yaml, encoding="utf-8")
         port, metrics_port = free_port(), free_port()
@@ -163,7 +165,12 @@ def start_gateway(processes: Processes, tmp_path_factory: pytest.TempPathFactory
             metrics_port=metrics_port,
             upstreams_file=upstreams,
             python=sys.executable,
-            env={**GATEWAY_ENV, **env},
+            env={
+                **GATEWAY_ENV,
+                "MODGATE_STORE_URL": f"sqlite:///{config_dir / f'{name}-{port}-verdicts.db'}",
+                "MODGATE_STORE_SPOOL_DIR": str(config_dir / f"{name}-{port}-spool"),
+                **env,
+            },
             name=name,
         )
         proc = processes.start(spec)

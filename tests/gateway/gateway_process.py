@@ -67,6 +67,9 @@ def running_gateway(
         # These tests are about the server itself: no model services behind it.
         "MODGATE_GATEWAY_MODE": "split_only",
         "PYTHONUNBUFFERED": "1",
+        # A verdict store of its own: request ids reused by other gateways are not duplicates here.
+        "MODGATE_STORE_URL": f"sqlite:///{log_dir / f'verdicts-{port}.db'}",
+        "MODGATE_STORE_SPOOL_DIR": str(log_dir / f"verdict-spool-{port}"),
         **(env or {}),
     }
     log_path = log_dir / f"gateway-{port}.log"
