@@ -11,6 +11,9 @@ import pytest
 
 from modgate.tools.mediagen import Generated, MediaSpec, generate
 
+# postgres_server and store_url: a real PostgreSQL server and a fresh store database per test.
+pytest_plugins = ["tests.store_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -33,6 +33,10 @@ SHARED_EVERYWHERE = {"MODGATE_POLICY_DIR"}
 # The bank directory: modgate/banks/config.py BankSettings, embedded in the settings of the processes
 # that match against banks (GatewayConfig.banks, VisionSettings.banks).
 BANK_READERS = {"gateway", "vision"}
+# The verdict store: modgate/store/config.py StoreSettings, embedded in GatewayConfig. With SQLite the
+# chart sets MODGATE_HOME (the store's default file is $MODGATE_HOME/verdicts.db), read by that module.
+STORE_READERS = {"gateway"}
+STORE_HOME = "MODGATE_HOME"
 
 
 def settings_classes(kind: str) -> list[type[BaseSettings]]:
@@ -75,6 +79,10 @@ def known_env(kind: str) -> set[str]:
         from modgate.banks.config import BankSettings
 
         names |= env_names(BankSettings)
+    if kind in STORE_READERS:
+        from modgate.store.config import StoreSettings
+
+        names |= env_names(StoreSettings) | {STORE_HOME}
     return names
 
 
@@ -86,6 +94,27 @@ def test_bank_readers_embed_the_bank_settings() -> None:
     assert env_names(BankSettings) == {"MODGATE_BANK_DIR", "MODGATE_BANK_RELOAD_INTERVAL_S"}
     for cls in (GatewayConfig, VisionSettings):
         assert cls.model_fields["banks"].annotation is BankSettings, cls
+
+
+def test_store_readers_embed_the_store_settings() -> None:
+    from gateway.config import GatewayConfig
+    from modgate.store.config import StoreSettings
+
+    chart_sets = {
+        "MODGATE_STORE_ENABLED",
+        "MODGATE_STORE_URL",
+        "MODGATE_STORE_RETENTION_DAYS",
+        "MODGATE_STORE_SPOOL_DIR",
+        "MODGATE_STORE_SQLITE_SYNCHRONOUS",
+        "MODGATE_STORE_POOL_SIZE",
+    }
+    assert chart_sets <= env_names(StoreSettings)
+    field = GatewayConfig.model_fields.get("store")
+    if field is None:
+        pytest.skip(
+            "GatewayConfig does not embed StoreSettings yet (the verdict store's gateway integration)"
+        )
+    assert field.annotation is StoreSettings
 
 
 @pytest.mark.parametrize("case", sorted(matrix()))
@@ -108,11 +137,13 @@ def test_shared_names_are_read_where_claimed() -> None:
         assert {"MODGATE_DEVICE", "MODGATE_VARIANT"} <= known_env(kind), kind
     for kind in ("gateway", "vision", "text"):
         assert "MODGATE_POLICY_DIR" in known_env(kind), kind
+    store_config = (REPO / "modgate" / "store" / "config.py").read_text()
+    assert f'"{STORE_HOME}"' in store_config
 
 
 def test_schema_settings_keys_are_real_settings() -> None:
-    """Every key values.schema.json accepts under <component>.config / gateway.limits is a real
-    setting of that process (camelCase -> MODGATE_<KIND>_<SNAKE_CASE>)."""
+    """Every key values.schema.json accepts under <component>.config / gateway.limits / store.config
+    is a real setting of that process (camelCase -> MODGATE_<KIND>_<SNAKE_CASE>)."""
     import re
 
     schema = json.loads((CHART / "values.schema.json").read_text())
@@ -123,11 +154,13 @@ def test_schema_settings_keys_are_real_settings() -> None:
         "speech": set(defs["speechConfig"]["properties"]),
         "vision": set(defs["visionConfig"]["properties"]),
         "text": set(defs["textConfig"]["properties"]),
+        "store": set(defs["storeConfig"]["properties"]),
     }
+    prefixes = {**PREFIXES, "store": "MODGATE_STORE_"}
     for kind, names in keys.items():
-        known = known_env(kind)
+        known = known_env("gateway" if kind == "store" else kind)
         for key in names:
-            env = PREFIXES[kind] + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
+            env = prefixes[kind] + re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
             assert env in known, f"values.schema.json offers {kind} key {key!r} but nothing reads {env}"
 
 

@@ -56,3 +56,13 @@ def test_notes_describe_each_release_state(notes_chart: Path) -> None:
     assert "by replica ratio: 1 canary : 3 stable pods = ~25% of connections" in ratio
     routed = render_notes(notes_chart, matrix()["gateway-canary"])
     assert "gateway  canary ON (25% by route weight)" in routed
+
+
+def test_notes_name_the_store_and_the_secret_to_create(notes_chart: Path) -> None:
+    notes = render_notes(notes_chart)
+    assert "Verdict store:  PostgreSQL, URL from Secret modgate-store key url" in notes
+    assert "kubectl -n moderation create secret generic modgate-store --from-literal=url=" in notes
+    sqlite = render_notes(notes_chart, matrix()["store-sqlite"])
+    assert "Verdict store:  SQLite in the gateway pod (emptyDir: verdicts are lost with the pod)" in sqlite
+    off = render_notes(notes_chart, sets=("store.enabled=false",))
+    assert "Verdict store:  off" in off

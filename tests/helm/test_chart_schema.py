@@ -27,6 +27,12 @@ BAD_VALUES = [
     ("bad shadow type", ["--set-string", "speech.canary.shadow=maybe"], "speech.canary.shadow"),
     ("bank reload interval 0", ["--set", "banks.reloadIntervalS=0"], "banks.reloadIntervalS"),
     ("unknown banks key", ["--set", "banks.claim=x"], "claim"),
+    ("unknown store backend", ["--set", "store.backend=mysql"], "store.backend"),
+    ("negative retention", ["--set", "store.retentionDays=-1"], "store.retentionDays"),
+    ("unknown store setting", ["--set", "store.config.poolSze=4"], "poolSze"),
+    ("bad SQLite synchronous", ["--set", "store.config.sqliteSynchronous=OFF"], "sqliteSynchronous"),
+    ("empty URL Secret key", ["--set", "store.postgresql.urlSecret.key="], "store.postgresql.urlSecret.key"),
+    ("relative spool path", ["--set", "store.spool.mountPath=spool"], "store.spool.mountPath"),
 ]
 
 
