@@ -60,6 +60,12 @@ def _insert_ignoring_conflicts(engine: sa.Engine, table: sa.Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+def _inserted(connection: sa.Connection, statement: Any) -> bool:
+    """Whether an INSERT ... ON CONFLICT DO NOTHING RETURNING inserted its row (its rowcount is
+    not reliable across drivers: psycopg 3 reported 1 for a skipped row here)."""
+    return connection.execute(statement).first() is not None
+
+
 class VerdictStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -103,8 +109,10 @@ class VerdictStore:
             if found is not None:
                 return Decided(found)
             key = (claims.c.caller == caller) & (claims.c.request_id == request_id)
-            inserted = connection.execute(
-                _insert_ignoring_conflicts(self.engine, claims).values(
+            inserted = _inserted(
+                connection,
+                _insert_ignoring_conflicts(self.engine, claims)
+                .values(
                     caller=caller,
                     request_id=request_id,
                     owner=owner,
@@ -112,7 +120,8 @@ class VerdictStore:
                     claimed_at=now,
                     expires_at=now + lease_s,
                 )
-            ).rowcount
+                .returning(claims.c.owner),
+            )
             if not inserted:
                 taken = connection.execute(
                     claims.update()
@@ -187,11 +196,8 @@ class VerdictStore:
                     first_seen=record.decided_at,
                 )
             )
-        return bool(
-            connection.execute(
-                _insert_ignoring_conflicts(self.engine, verdicts).values(record.row())
-            ).rowcount
-        )
+        statement = _insert_ignoring_conflicts(self.engine, verdicts).values(record.row())
+        return _inserted(connection, statement.returning(verdicts.c.verdict_id))
 
     def prune(self, *, older_than: float) -> int:
         """Delete verdicts decided before `older_than` (Unix seconds) and stale claims."""

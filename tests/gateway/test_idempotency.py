@@ -82,7 +82,9 @@ def test_a_request_id_twice_answers_the_stored_verdict(gateway: GatewayProcess, 
     assert same == first  # everything but from_store and timings is the verdict as first sent
 
 
-def test_a_request_id_reused_for_another_request_is_already_exists(gateway: GatewayProcess, clip: bytes) -> None:
+def test_a_request_id_reused_for_another_request_is_already_exists(
+    gateway: GatewayProcess, clip: bytes
+) -> None:
     moderate(gateway, pb.ModerateRequest(request_id="idem-2", title="first title", media=clip))
     with pytest.raises(grpc.RpcError) as caught:
         moderate(gateway, pb.ModerateRequest(request_id="idem-2", title="another title", media=clip))

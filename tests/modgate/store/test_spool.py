@@ -21,7 +21,8 @@ def test_spooled_records_drain_once_into_the_store(tmp_path: Path, store_url: st
     assert spool.pending() == 0 and spool.segments() == []
     assert store.count() == 5
     got = store.get(records[3].verdict_id)
-    assert got is not None and got.verdict == records[3].verdict and got.policy.document == records[3].policy.document
+    assert got is not None and got.verdict == records[3].verdict
+    assert got.policy.document == records[3].policy.document
     spool.append(record("after"))  # appends after a drain go to a new segment
     assert spool.drain(store) == 1 and store.count() == 6
     store.close()
