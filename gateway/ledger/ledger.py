@@ -221,6 +221,9 @@ class VerdictLedger:
     def mark_up(self) -> None:
         self._down_until = 0.0
 
+    def marked_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
     def _stamp(self, policy: Policy) -> PolicyStamp:
         held = self._stamps.get(policy.digest)
         if held is None:

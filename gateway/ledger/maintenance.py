@@ -1,7 +1,9 @@
 """The ledger's background work: drain the spool into the store once it is back, prune.
 
 Every SPOOL_CHECK_S, when the spool holds verdicts: try the store (opening it if it never
-opened) and move them in; on success the store counts as up again. Every prune_interval_s:
+opened) and move them in; on success the store counts as up again. While the store is marked
+down, ping it as often: a gateway whose policy refuses without a store serves again as soon
+as it is back, not one backoff later. Every prune_interval_s:
 delete verdicts older than retention_days. Failures are logged and retried; nothing here
 can fail a request.
 """
@@ -56,9 +58,18 @@ class LedgerMaintenance:
             log.info("verdict store: pruned %d verdicts older than %g days", deleted, settings.retention_days)
         return deleted
 
+    async def probe(self) -> None:
+        """Mark the store up if it answers (it is marked down after a failure)."""
+        ledger = self.ledger
+        await ledger.run_blocking(lambda: ledger.store().ping())
+        ledger.mark_up()
+
     async def _run(self) -> None:
         next_prune = time.monotonic()
         while True:
+            if self.ledger.marked_down():
+                with contextlib.suppress(StoreUnavailable):
+                    await self.probe()
             if self.ledger.spool.segments():
                 try:
                     stored = await self.drain()
