@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,12 +49,18 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def _compact_json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def create_engine(settings: StoreSettings) -> sa.Engine:
     url = normalized_url(settings.url)
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, json_serializer=_compact_json
+        )
         synchronous = settings.sqlite_synchronous.value
 
         @sa.event.listens_for(engine, "connect")
@@ -71,6 +78,7 @@ def create_engine(settings: StoreSettings) -> sa.Engine:
             pool_size=settings.pool_size,
             max_overflow=settings.pool_size,
             pool_pre_ping=True,
+            json_serializer=_compact_json,
             connect_args={"connect_timeout": max(1, round(settings.connect_timeout_s))},
         )
     raise StoreError(

@@ -37,8 +37,10 @@ verdicts = sa.Table(
     sa.Column("trace_id", sa.String(32), nullable=False, server_default=""),
     # modality -> {name, version, variant}: which model variant served each modality.
     sa.Column("models", Json, nullable=False),
-    # What fusion used, enough to re-fuse under another policy (gateway/orchestrator/record.py).
-    sa.Column("fusion", Json, nullable=False),
+    # What fusion used, enough to re-fuse under another policy (gateway/orchestrator/record.py):
+    # compact JSON, zlib-compressed (records.encode_fusion). Not JSONB: nothing queries inside
+    # it, and parsing tens of KB per insert was most of PostgreSQL's insert cost.
+    sa.Column("fusion", sa.LargeBinary(), nullable=False),
     # The modgate.v1.Verdict as the caller received it (serialized protobuf).
     sa.Column("verdict", sa.LargeBinary(), nullable=False),
     sa.UniqueConstraint("caller", "request_id", name="uq_verdicts_caller_request"),

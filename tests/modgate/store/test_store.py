@@ -89,6 +89,8 @@ def test_prune_deletes_only_older_verdicts(store: VerdictStore) -> None:
 
 
 def test_claims_first_wins_duplicates_wait_expired_ones_are_taken_over(store: VerdictStore) -> None:
+    if not store.shared:
+        pytest.skip("SQLite serves one gateway process: its claims are lookups (next test)")
     assert store.claim("c", "r", "owner-a", "d1", lease_s=30) == Claimed()
     held = store.claim("c", "r", "owner-b", "d1", lease_s=30)
     assert isinstance(held, Held) and held.owner == "owner-a" and held.request_digest == "d1"
@@ -103,6 +105,17 @@ def test_claims_first_wins_duplicates_wait_expired_ones_are_taken_over(store: Ve
     assert isinstance(outcome, Decided) and outcome.record.verdict_id == decided.verdict_id
     with store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM claims")).scalar_one() == 0
+
+
+def test_an_unshared_store_claims_by_lookup_alone(store: VerdictStore) -> None:
+    if store.shared:
+        pytest.skip("PostgreSQL coordinates gateways with claim rows (previous test)")
+    assert store.claim("c", "r", "owner-a", "d1", lease_s=30) == Claimed()
+    assert store.claim("c", "r", "owner-b", "d1", lease_s=30) == Claimed()  # no row was written
+    decided = record("r", caller="c")
+    store.commit(decided, owner="owner-a")
+    outcome = store.claim("c", "r", "owner-c", "d1", lease_s=30)
+    assert isinstance(outcome, Decided) and outcome.record.verdict_id == decided.verdict_id
 
 
 def test_an_unreachable_store_is_unavailable_not_a_crash(free_port) -> None:  # type: ignore[no-untyped-def]

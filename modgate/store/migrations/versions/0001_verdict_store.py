@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("policy_digest", sa.String(64), nullable=False),
         sa.Column("trace_id", sa.String(32), nullable=False, server_default=""),
         sa.Column("models", Json, nullable=False),
-        sa.Column("fusion", Json, nullable=False),
+        sa.Column("fusion", sa.LargeBinary(), nullable=False),
         sa.Column("verdict", sa.LargeBinary(), nullable=False),
         sa.UniqueConstraint("caller", "request_id", name="uq_verdicts_caller_request"),
     )
