@@ -148,6 +148,9 @@ def format_verdict(verdict: pb.Verdict, *, color: bool = False) -> str:
         lines.append(f"Trace: {verdict.trace_id}  (modgate trace {verdict.trace_id})")
     else:
         lines.append("Trace: (tracing off)")
+    if verdict.verdict_id:
+        again = ", answered from the store (decided before)" if verdict.from_store else ""
+        lines.append(f"Verdict: {verdict.verdict_id}  (modgate verdicts show {verdict.verdict_id}){again}")
     return "\n".join(lines)
 
 

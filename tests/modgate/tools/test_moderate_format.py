@@ -72,3 +72,13 @@ def test_a_one_track_file_prints_as_before() -> None:
     assert "[transcript, semantic]" in text
     assert "  00:02.0-00:03.0  I know where you live" in text.splitlines()
     assert "media: mkv, 4.0 s, 320x240, 4 frames sampled, audio" in text
+
+
+def test_the_stored_verdict_is_named_and_a_stored_answer_says_so() -> None:
+    decided = verdict(VIDEO, THREAT)
+    assert "Verdict:" not in format_verdict(decided)  # no store: nothing to name
+    decided.verdict_id = "5a6092430a1f4d238c7e9032adf5a044"
+    lines = format_verdict(decided).splitlines()
+    assert lines[-1] == f"Verdict: {decided.verdict_id}  (modgate verdicts show {decided.verdict_id})"
+    decided.from_store = True
+    assert format_verdict(decided).splitlines()[-1].endswith("answered from the store (decided before)")
