@@ -53,12 +53,13 @@ def test_canary_weight_30_serves_30_percent_deterministically(
         assert 0.25 <= share <= 0.35, share
         # Deterministic per request id: exactly the ids whose hash bucket is under the weight...
         assert served == {i: "canary" if bucket(i) < 30 else "stable" for i in IDS}
-        # ...and the same id is served by the same variant next time.
+        # ...and the same id sent again is its stored verdict (the verdict store answers it; no
+        # variant serves it again, so the served-by counters below do not move for these).
         for request_id in IDS[:20]:
             again = client.moderate_text("Great recipe, thanks for sharing!", request_id=request_id)
-            assert text_status(again).model.variant == served[request_id]
+            assert again.from_store and text_status(again).model.variant == served[request_id]
     metrics = gateway.metrics()
-    canary_count = sum(v == "canary" for v in served.values()) + sum(served[i] == "canary" for i in IDS[:20])
+    canary_count = sum(v == "canary" for v in served.values())
     assert (
         metric_value(metrics, "modgate_gateway_served_by_total", service="text", variant="canary")
         == canary_count

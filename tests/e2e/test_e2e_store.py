@@ -35,6 +35,19 @@ TEXT = "Great recipe, thanks for sharing!"
 
 
 def text_requests(services: Services) -> float:
+    """The text service's /moderate count once it has settled: BentoML observes a request
+    after its response is sent, so a count read right after a reply may not include it yet."""
+    count, deadline = _text_count(services), time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        again = _text_count(services)
+        if again == count:
+            return count
+        count = again
+    return count
+
+
+def _text_count(services: Services) -> float:
     body = httpx.get(f"{services.urls['text']}/metrics", timeout=10, trust_env=False).text
     # The request-duration histogram's count: the service's /metrics (BentoML's multiprocess
     # registry) reports it per endpoint for every service process; request_total it may not.
