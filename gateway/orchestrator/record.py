@@ -122,6 +122,11 @@ class RecordError(ValueError):
     """A stored document this code cannot re-fuse (unknown version or kind)."""
 
 
+class ModelsNeverRan(RecordError):
+    """An exact bank hit short-circuited the stored request, and the policy asked about lets
+    the models run: there are no scores to re-fuse (only a rescan can tell)."""
+
+
 def exact_findings(record: dict[str, Any]) -> list[ExactFinding]:
     return [
         ExactFinding(
@@ -134,6 +139,20 @@ def exact_findings(record: dict[str, Any]) -> list[ExactFinding]:
         )
         for f in record.get("exact", [])
     ]
+
+
+def findings_under(policy: Policy, findings: list[ExactFinding]) -> list[ExactFinding]:
+    """Stored exact hits as `policy` judges them, as evaluate_exact does at the gateway: each
+    bank's category, action and short-circuit from `policy`'s rule, hits in banks it does not
+    name dropped, short-circuiting ones first."""
+    judged = [
+        dataclasses.replace(
+            f, category=rule.category, action=rule.action, short_circuit=rule.exact_short_circuit
+        )
+        for f in findings
+        if (rule := policy.banks.get(f.bank)) is not None
+    ]
+    return sorted(judged, key=lambda f: (not f.short_circuit, f.action != BankAction.BLOCK, f.bank))
 
 
 def fusion_input(record: dict[str, Any], policy: Policy) -> FusionInput:
@@ -173,16 +192,23 @@ def fusion_input(record: dict[str, Any], policy: Policy) -> FusionInput:
 def refuse(record: dict[str, Any], policy: Policy) -> Fused | None:
     """The decision `policy` reaches on a stored document, as Orchestrator.run forms it: fusion,
     then the bank findings, then the streams no modality saw. None for an unfused record.
-    Raises NoVerdict when the policy forbids a degraded verdict (the request would have failed)."""
+    Raises NoVerdict when the policy forbids a degraded verdict (the request would have failed),
+    ModelsNeverRan when the stored request short-circuited and `policy` would not."""
     if record.get("version") != VERSION:
         raise RecordError(f"fusion record version {record.get('version')!r}; this code reads {VERSION}")
     kind = record.get("kind")
     if kind == UNFUSED:
         return None
-    if kind == SHORT_CIRCUIT:
-        return short_circuit_fused(policy, exact_findings(record))
-    if kind != FUSED:
+    if kind not in (FUSED, SHORT_CIRCUIT):
         raise RecordError(f"unknown fusion record kind {kind!r}")
+    exact = findings_under(policy, exact_findings(record))
+    if any(f.short_circuit for f in exact):  # decided before splitting, as Orchestrator.run does
+        return short_circuit_fused(policy, exact)
+    if kind == SHORT_CIRCUIT:
+        raise ModelsNeverRan(
+            "an exact bank hit short-circuited this request; under this policy the models would "
+            "have run, and no model scored it: only a rescan can tell"
+        )
     fused = fuse(fusion_input(record, policy))
     hashes = None if record["hashes"] is None else HashResult.model_validate(record["hashes"])
     frame_streams, duration = record["frame_streams"], record["duration_ms"]
@@ -191,7 +217,7 @@ def refuse(record: dict[str, Any], policy: Policy) -> Fused | None:
         fused,
         policy,
         video,
-        exact_findings(record),
+        exact,
         hashes=hashes,
         frame_streams=frame_streams,
         duration_ms=duration,
