@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from gateway.fusion import State
@@ -69,7 +70,15 @@ from modgate.policy import Modality, Policy, PolicyError, parse_policy
 TEXT, FRAMES, BANKS = "text", "frames", "banks"
 SCOPES = (TEXT, FRAMES, BANKS)
 RESCAN = "needs a rescan: stored scores were computed with the old value"
-MISSING: Any = object()  # a key one side of a comparison does not have
+
+
+class _Absent(Enum):
+    """A key one side of a comparison does not have (an Enum: it stays itself through pickle)."""
+
+    KEY = "absent"
+
+
+MISSING: Any = _Absent.KEY
 
 
 @dataclass(frozen=True)

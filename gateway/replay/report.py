@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,18 +98,18 @@ def evidence_json(evidence: pb.Evidence) -> dict[str, Any]:
     }
 
 
-def _matrix() -> dict[str, Counter[str]]:
-    return {}
-
-
 @dataclass
 class Tally:
     """A decision-change matrix: stored -> replayed counts."""
 
-    rows: dict[str, Counter[str]] = field(default_factory=_matrix)
+    rows: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, stored: str, replayed: str) -> None:
         self.rows.setdefault(stored, Counter())[replayed] += 1
+
+    def merge(self, other: Tally) -> None:
+        for stored, row in other.rows.items():
+            self.rows.setdefault(stored, Counter()).update(row)
 
     @property
     def total(self) -> int:
@@ -162,8 +161,8 @@ class ReplayReport:
     stale: dict[str, StaleField] = field(default_factory=dict)  # path -> field
     refusable: dict[str, tuple[InputChange, set[str]]] = field(default_factory=dict)
     top_k: int = 10
+    # (jump, |risk change|, -position in scan order, change): the smallest of the kept on top.
     _heap: list[tuple[int, float, int, Change]] = field(default_factory=list, repr=False)
-    _order: itertools.count = field(default_factory=itertools.count, repr=False)
 
     @property
     def verdicts_per_s(self) -> float:
@@ -173,13 +172,34 @@ class ReplayReport:
     def top(self) -> list[Change]:
         return [entry[3] for entry in sorted(self._heap, reverse=True)]
 
-    def offer(self, change: Change) -> None:
-        """Keep `change` if it is among the top_k biggest so far."""
-        key = (change.jump, abs(change.risk_change), -next(self._order), change)
+    def offer(self, change: Change, position: int) -> None:
+        """Keep `change` (the record at `position` in scan order) if it is among the top_k
+        biggest so far; among equals the earlier record."""
+        self._keep((change.jump, abs(change.risk_change), -position, change))
+
+    def _keep(self, key: tuple[int, float, int, Change]) -> None:
         if len(self._heap) < self.top_k:
             heapq.heappush(self._heap, key)
         elif key[:3] > self._heap[0][:3]:
             heapq.heapreplace(self._heap, key)
+
+    def merge(self, other: ReplayReport) -> None:
+        """Add another part of the same replay (another process's share of the records)."""
+        self.scanned += other.scanned
+        self.matrix.merge(other.matrix)
+        self.rescan.merge(other.rescan)
+        self.not_refused.update(other.not_refused)
+        self.errors.update(other.errors)
+        for category, counts in other.thresholds.items():
+            self.thresholds.setdefault(category, Counter()).update(counts)
+        for path, stale in other.stale.items():
+            mine = self.stale.setdefault(path, StaleField(stale.change))
+            mine.policies |= stale.policies
+            mine.verdicts += stale.verdicts
+        for path, (change, policies) in other.refusable.items():
+            self.refusable.setdefault(path, (change, set()))[1].update(policies)
+        for key in other._heap:
+            self._keep(key)
 
     def crossed(self, old: dict[str, int], new: list[pb.CategoryScore]) -> None:
         """Count each category whose decision crossed a threshold between `old` (stored) and `new`."""

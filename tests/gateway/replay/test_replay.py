@@ -237,3 +237,16 @@ def test_since_and_limit_pick_the_oldest_matching(stored: tuple[VerdictStore, li
     later = replay(store, DEFAULT, since=first.decided_at + 5000, limit=100)
     assert later.scanned == 100 and later.since == first.decided_at + 5000
     assert replay(store, DEFAULT, since=first.decided_at + 10**9).scanned == 0
+
+
+def test_workers_build_the_same_report(stored: tuple[VerdictStore, list[dict[str, Any]]]) -> None:
+    store, _ = stored
+
+    def without_timing(workers: int) -> dict[str, Any]:
+        data = replay(store, FAIL_CLOSED, limit=3000, top=5, workers=workers).to_json()
+        assert data.pop("seconds") > 0 and data.pop("verdicts_per_s") > 0
+        return data
+
+    alone = without_timing(1)
+    assert alone["changed"] > 0 and alone["top_changes"] and alone["errors"]
+    assert without_timing(2) == alone
