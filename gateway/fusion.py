@@ -380,8 +380,7 @@ def _categories(
     categories: list[pb.CategoryScore] = []
     scores: dict[str, float] = {}
     decision = pb.DECISION_ALLOW
-    # Grouped once, not filtered per category: replay re-fuses thousands of verdicts a second.
-    grouped: dict[str, dict[str, float]] = {}
+    grouped: dict[str, dict[str, float]] = {}  # one pass, not one per category: replay's hot loop
     for (c, m), s in best.items():
         if m in counted:
             grouped.setdefault(c, {})[m.value] = s
