@@ -6,9 +6,11 @@ segments as AUDIO, now and then on-screen text), sometimes frames (VISUAL OK or 
 sometimes a FAILED or TIMED_OUT modality; fused by gateway.fusion.fuse, its fusion document
 written by gateway/orchestrator/record.py's fused_record and the record built by
 gateway/ledger/records.py's record_of, exactly as the ledger does after a request. A few
-records are unfused (split_only gateways). Deterministic per seed.
+records are unfused (split_only gateways). Deterministic per seed. The shares below are
+chosen to look like moderated traffic: mostly ALLOW, a tenth REVIEW or more, failures rare.
 
-    store.commit_many(list(synthetic_records(policy, 10_000, seed=1)))
+    records = list(synthetic_records(policy, 1000, seed=1))
+    store.commit_many(records)          # 10,000 and more: in batches of 1,000 (memory)
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ CLIP_MODEL = ModelInfo(name="ViT-B-32", version="synthetic", engine="open_clip")
 TEXT_SOURCES = ("title", "description", "hashtag", "caption", "subtitle")
 CALLER = "synthetic"
 FRAME_INTERVAL_MS = 1000
-# Shares of records: unfused (split_only), with frames, per modality FAILED / TIMED_OUT.
+# Shares of records: unfused (split_only), with media (AUDIO and VISUAL ran), and per modality
+# FAILED / TIMED_OUT.
 UNFUSED_SHARE = 0.01
 MEDIA_SHARE = 0.6
 FAILED_SHARE = 0.04
@@ -185,7 +188,7 @@ def _verdict(request_id: str, content_id: str, policy: Policy, fused: Fused) -> 
         modalities=fused.modalities,
         policy_name=policy.name,
         policy_version=policy.version,
-        trace_id=hashlib.md5(request_id.encode()).hexdigest(),
+        trace_id=hashlib.sha256(request_id.encode()).hexdigest()[:32],
         degraded=fused.degraded,
         reasons=fused.reasons,
         timings=[pb.StageTiming(stage="fusion", duration_ms=1)],
