@@ -5,7 +5,9 @@ the stored policy documents it needs; each worker answers a ReplayReport of its 
 here as it arrives. At most two chunks per worker are in flight, so memory stays bounded
 whatever the store holds. The merged report is the one a single process builds (counts add
 up; the biggest changes are picked by scan position among equals), only faster where there
-are cores to spare: reading a record costs a small fraction of re-fusing it.
+are idle cores: reading a record costs a small fraction of re-fusing it, but passing it to a
+worker costs more than nothing, so on a machine whose CPU others hold it is slower
+(bench/README.md, policy replay).
 
 Workers are forked (they inherit the imported code and the policy); where fork is not
 available, replay runs in this process.
