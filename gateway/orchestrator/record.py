@@ -6,7 +6,9 @@ model. It holds each modality's outcome (state, reason, model, variant), every s
 item with its per-category scores and matches (TEXT sources, transcript segments as AUDIO,
 on-screen text as VISUAL), every frame's per-category scores, the frames' PDQ hashes and bank
 matches, the exact bank hits, and the streams no modality saw. Scores are what the services
-returned, before the policy's weights and thresholds: those are applied again by refuse().
+returned, before the policy's weights and thresholds: those are applied again by refuse(),
+which reads the document back as a typed FusionDocument (stored.py) and judges the exact bank
+hits under the policy it is given, as the gateway would have.
 
 What a policy change needs a rescan for (prompts, exemplars, blocklists, lexicons, banks:
 they change the scores themselves) is replay's business (gateway/replay/inputs.py).
@@ -27,8 +29,6 @@ from gateway.orchestrator.stored import FUSED, SHORT_CIRCUIT, UNFUSED, VERSION, 
 from modgate.banks.rules import ExactFinding
 from modgate.policy import BankAction, Policy
 from modgate.wire import ModelInfo
-
-__all__ = ["FUSED", "SHORT_CIRCUIT", "UNFUSED", "VERSION", "FusionDocument", "RecordError"]
 
 
 def _model(model: ModelInfo | None) -> dict[str, Any] | None:
