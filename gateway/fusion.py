@@ -380,8 +380,12 @@ def _categories(
     categories: list[pb.CategoryScore] = []
     scores: dict[str, float] = {}
     decision = pb.DECISION_ALLOW
+    grouped: dict[str, dict[str, float]] = {}  # one pass, not one per category: replay's hot loop
+    for (c, m), s in best.items():
+        if m in counted:
+            grouped.setdefault(c, {})[m.value] = s
     for name, category in policy.categories.items():
-        by_modality = {m.value: s for (c, m), s in best.items() if c == name and m in counted}
+        by_modality = grouped.get(name, {})
         score = _combine(by_modality.values(), policy.fusion.method)
         cat_decision = decide(score, category.thresholds.review, category.thresholds.block)
         scores[name] = score

@@ -6,7 +6,9 @@ model. It holds each modality's outcome (state, reason, model, variant), every s
 item with its per-category scores and matches (TEXT sources, transcript segments as AUDIO,
 on-screen text as VISUAL), every frame's per-category scores, the frames' PDQ hashes and bank
 matches, the exact bank hits, and the streams no modality saw. Scores are what the services
-returned, before the policy's weights and thresholds: those are applied again by refuse().
+returned, before the policy's weights and thresholds: those are applied again by refuse(),
+which reads the document back as a typed FusionDocument (stored.py) and judges the exact bank
+hits under the policy it is given, as the gateway would have.
 
 What a policy change needs a rescan for (prompts, exemplars, blocklists, lexicons, banks:
 they change the scores themselves) is replay's business (gateway/replay/inputs.py).
@@ -23,15 +25,10 @@ from gateway.media.types import SplitMedia, StreamKind, StreamReport
 from gateway.orchestrator.coverage import with_coverage
 from gateway.orchestrator.hashes import short_circuit_fused, video_findings, with_bank_findings
 from gateway.orchestrator.state import RunState
+from gateway.orchestrator.stored import FUSED, SHORT_CIRCUIT, UNFUSED, VERSION, FusionDocument, RecordError
 from modgate.banks.rules import ExactFinding
-from modgate.banks.signals import SignalType
-from modgate.policy import BankAction, Modality, Policy
-from modgate.wire import FrameScore, HashResult, ModelInfo, TextItem, TextItemResult
-
-VERSION = 1
-FUSED = "fused"  # the models ran and were fused
-SHORT_CIRCUIT = "short_circuit"  # an exact bank hit decided before splitting
-UNFUSED = "unfused"  # nothing was fused (split_only gateways)
+from modgate.policy import BankAction, Policy
+from modgate.wire import ModelInfo
 
 
 def _model(model: ModelInfo | None) -> dict[str, Any] | None:
@@ -118,83 +115,85 @@ def models_of(record: dict[str, Any]) -> dict[str, dict[str, str]]:
 # --- reading back ----------------------------------------------------------------------------------
 
 
-class RecordError(ValueError):
-    """A stored document this code cannot re-fuse (unknown version or kind)."""
+class ModelsNeverRan(RecordError):
+    """An exact bank hit short-circuited the stored request, and the policy asked about lets
+    the models run: there are no scores to re-fuse (only a rescan can tell)."""
 
 
-def exact_findings(record: dict[str, Any]) -> list[ExactFinding]:
-    return [
-        ExactFinding(
-            bank=f["bank"],
-            category=f["category"],
-            action=BankAction(f["action"]),
-            signal_type=SignalType(f["signal_type"]),
-            entry_id=f["entry_id"],
-            short_circuit=f["short_circuit"],
+def exact_findings(record: dict[str, Any] | FusionDocument) -> list[ExactFinding]:
+    document = record if isinstance(record, FusionDocument) else FusionDocument.read(record)
+    return document.exact_findings()
+
+
+def findings_under(policy: Policy, findings: list[ExactFinding]) -> list[ExactFinding]:
+    """Stored exact hits as `policy` judges them, as evaluate_exact does at the gateway: each
+    bank's category, action and short-circuit from `policy`'s rule, hits in banks it does not
+    name dropped, short-circuiting ones first."""
+    judged = [
+        dataclasses.replace(
+            f, category=rule.category, action=rule.action, short_circuit=rule.exact_short_circuit
         )
-        for f in record.get("exact", [])
+        for f in findings
+        if (rule := policy.banks.get(f.bank)) is not None
     ]
+    return sorted(judged, key=lambda f: (not f.short_circuit, f.action != BankAction.BLOCK, f.bank))
 
 
-def fusion_input(record: dict[str, Any], policy: Policy) -> FusionInput:
-    outcomes = {}
-    for name, o in record["outcomes"].items():
-        model = o.get("model")
-        outcomes[Modality(name)] = ModalityOutcome(
-            modality=Modality(name),
-            state=State(o["state"]),
-            reason=o["reason"],
-            latency_ms=o["latency_ms"],
-            model=None if model is None else ModelInfo.model_validate(model),
-            variant=o["variant"],
-            items=o["items"],
-            ocr_frames=(o["ocr_frames"][0], o["ocr_frames"][1]),
+def fusion_input(document: FusionDocument, policy: Policy) -> FusionInput:
+    outcomes = {
+        modality: ModalityOutcome(
+            modality=modality,
+            state=o.state,
+            reason=o.reason,
+            latency_ms=o.latency_ms,
+            model=o.model,
+            variant=o.variant,
+            items=o.items,
+            ocr_frames=o.ocr_frames,
         )
-    frame_model = record.get("frame_model")
+        for modality, o in document.outcomes.items()
+    }
     return FusionInput(
         policy=policy,
         outcomes=outcomes,
-        texts=[
-            ScoredText(
-                item=TextItem.model_validate(t["item"]),
-                result=TextItemResult.model_validate(t["result"]),
-                model=ModelInfo.model_validate(t["model"]),
-            )
-            for t in record["texts"]
-        ],
-        frames=[FrameScore.model_validate(f) for f in record["frames"]],
-        frame_model=None if frame_model is None else ModelInfo.model_validate(frame_model),
-        frame_interval_ms=record["frame_interval_ms"],
-        item_streams=record["item_streams"],
-        frame_streams=record["frame_streams"],
+        texts=[ScoredText(item=t.item, result=t.result, model=t.model) for t in document.texts],
+        frames=list(document.frames),
+        frame_model=document.frame_model,
+        frame_interval_ms=document.frame_interval_ms,
+        item_streams=dict(document.item_streams),
+        frame_streams=list(document.frame_streams),
     )
 
 
-def refuse(record: dict[str, Any], policy: Policy) -> Fused | None:
-    """The decision `policy` reaches on a stored document, as Orchestrator.run forms it: fusion,
-    then the bank findings, then the streams no modality saw. None for an unfused record.
-    Raises NoVerdict when the policy forbids a degraded verdict (the request would have failed)."""
-    if record.get("version") != VERSION:
-        raise RecordError(f"fusion record version {record.get('version')!r}; this code reads {VERSION}")
-    kind = record.get("kind")
-    if kind == UNFUSED:
+def refuse(record: dict[str, Any] | FusionDocument, policy: Policy) -> Fused | None:
+    """The decision `policy` reaches on a stored document (as stored, or read with
+    FusionDocument.read), as Orchestrator.run forms it: fusion, then the bank findings, then
+    the streams no modality saw. None for an unfused record. Raises RecordError for a document
+    this code does not read, NoVerdict when the policy forbids a degraded verdict (the request
+    would have failed), ModelsNeverRan when the stored request short-circuited and `policy`
+    would not."""
+    document = record if isinstance(record, FusionDocument) else FusionDocument.read(record)
+    if document.kind == UNFUSED:
         return None
-    if kind == SHORT_CIRCUIT:
-        return short_circuit_fused(policy, exact_findings(record))
-    if kind != FUSED:
-        raise RecordError(f"unknown fusion record kind {kind!r}")
-    fused = fuse(fusion_input(record, policy))
-    hashes = None if record["hashes"] is None else HashResult.model_validate(record["hashes"])
-    frame_streams, duration = record["frame_streams"], record["duration_ms"]
+    exact = findings_under(policy, document.exact_findings())
+    if any(f.short_circuit for f in exact):  # decided before splitting, as Orchestrator.run does
+        return short_circuit_fused(policy, exact)
+    if document.kind == SHORT_CIRCUIT:
+        raise ModelsNeverRan(
+            "an exact bank hit short-circuited this request; under this policy the models would "
+            "have run, and no model scored it: only a rescan can tell"
+        )
+    fused = fuse(fusion_input(document, policy))
+    hashes, frame_streams, duration = document.hashes, document.frame_streams, document.duration_ms
     video = video_findings(policy, hashes, duration_ms=duration, frame_streams=frame_streams)
     fused = with_bank_findings(
         fused,
         policy,
         video,
-        exact_findings(record),
+        exact,
         hashes=hashes,
         frame_streams=frame_streams,
         duration_ms=duration,
     )
-    missing = [StreamReport(**{**s, "kind": StreamKind(s["kind"])}) for s in record["not_moderated"]]
-    return with_coverage(fused, missing, StreamsOverLimit(record["streams_over_limit"]))
+    missing = [StreamReport(**{**s, "kind": StreamKind(s["kind"])}) for s in document.not_moderated]
+    return with_coverage(fused, missing, document.streams_over_limit)

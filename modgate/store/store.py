@@ -6,7 +6,8 @@ from a thread of its own, the CLI directly).
     store.commit(record, owner)                      # verdict + its policy, claim released, one tx
     store.find(caller, request_id) / store.get(verdict_id)
     store.summaries(decision=..., since=..., content_id=..., limit=...)
-    store.scan(since=..., limit=..., batch=...)      # records in decision order, for replay
+    store.scan(since=..., limit=..., batch=...)      # records in decision order
+    store.scan_for_replay(since=..., limit=...)      # the same, what replay reads of each
     store.prune(older_than=...)
 
 Every database failure surfaces as StoreUnavailable (the gateway then spools or refuses, as
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from modgate.store.config import StoreSettings
 from modgate.store.engine import create_engine, migrate
-from modgate.store.records import VerdictRecord, VerdictSummary
+from modgate.store.records import ReplayRow, VerdictRecord, VerdictSummary
 from modgate.store.schema import claims, policies, verdicts
 
 
@@ -260,11 +261,27 @@ class VerdictStore:
         self, *, since: float | None = None, limit: int | None = None, batch: int = 1000
     ) -> Iterator[VerdictRecord]:
         """Records oldest first, `batch` rows per query (keyset pagination, constant memory)."""
+        for row in self._scan(list(verdicts.c), since=since, limit=limit, batch=batch):
+            yield VerdictRecord.from_row(row)
+
+    def scan_for_replay(
+        self, *, since: float | None = None, limit: int | None = None, batch: int = 1000
+    ) -> Iterator[ReplayRow]:
+        """scan() reading only what replay uses, the fusion document as its JSON text: replay
+        parses and validates it in one pass (gateway/orchestrator/stored.py)."""
+        columns = [verdicts.c[name] for name in ReplayRow.COLUMNS]
+        columns.append(sa.cast(verdicts.c.fusion, sa.Text).label("fusion_json"))
+        for row in self._scan(columns, since=since, limit=limit, batch=batch):
+            yield ReplayRow.from_row(row)
+
+    def _scan(
+        self, columns: list[Any], *, since: float | None, limit: int | None, batch: int
+    ) -> Iterator[sa.Row[Any]]:
         after: tuple[float, str] | None = None
         left = limit
         while left is None or left > 0:
             size = batch if left is None else min(batch, left)
-            query = _filtered(sa.select(verdicts), since=since)
+            query = _filtered(sa.select(*columns), since=since)
             if after is not None:
                 query = query.where(sa.tuple_(verdicts.c.decided_at, verdicts.c.verdict_id) > after)
             query = query.order_by(verdicts.c.decided_at, verdicts.c.verdict_id).limit(size)
@@ -272,8 +289,7 @@ class VerdictStore:
                 rows = connection.execute(query).all()
             if not rows:
                 return
-            for row in rows:
-                yield VerdictRecord.from_row(row)
+            yield from rows
             after = (rows[-1].decided_at, rows[-1].verdict_id)
             if left is not None:
                 left -= len(rows)

@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("modgate.tools.trace_cmd", "print a stored trace as a waterfall"),
     "demo": ("modgate.tools.demo", "start the stack, moderate a generated sample video, print, stop"),
     "bank": ("modgate.banks.cli", "fill, list and export hash banks (PDQ, MD5, SHA-256)"),
+    "verdicts": ("modgate.tools.verdicts_cmd", "list, show and prune the stored verdicts"),
+    "replay": ("modgate.tools.replay_cmd", "re-fuse stored verdicts under another policy: what would change"),
 }
 
 
