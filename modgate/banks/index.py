@@ -115,13 +115,13 @@ class FlatIndex:
 
 @functools.cache
 def _probe_masks(flips: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every 16-bit mask with at most `flips` bits set (17 for one flip), by bit count, and each
-    mask's bit count: the distance of the probed chunk from the query's."""
+    """Every 16-bit mask with at most `flips` bits set (17 for one flip), ordered by bit count
+    (the probed chunk's distance from the query's), and how many masks have each count."""
     values = np.arange(CHUNK_VALUES, dtype=np.int64)
     bits = np.bitwise_count(values)
     masks = values[bits <= flips]
     masks = masks[np.argsort(bits[masks], kind="stable")]
-    return masks, np.bitwise_count(masks).astype(np.uint8)
+    return masks, np.bincount(bits[masks])
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,11 @@ class MultiIndexHash:
         size, count = len(self._codes), len(queries)
         if not size or not count:
             return RangeHits.empty()
-        masks, mask_bits = _probe_masks(max_distance // TABLES)
+        masks, per_flips = _probe_masks(max_distance // TABLES)
         runs = self._runs(queries, masks)
         if not len(runs.positions):
             return RangeHits.empty()
-        keep = self._pair_filter(queries, runs, mask_bits, max_distance // PAIRS)
+        keep = self._pair_filter(queries, runs, per_flips, max_distance // PAIRS)
         per_probe = count * TABLES
         query = (np.searchsorted(runs.ends, keep, side="right") % per_probe) // TABLES
         items = np.take(self._order_flat, runs.positions[keep])
@@ -204,20 +204,21 @@ class MultiIndexHash:
         return _Runs(positions, ends, lengths)
 
     def _pair_filter(
-        self, queries: np.ndarray, runs: _Runs, mask_bits: np.ndarray, pair_limit: int
+        self, queries: np.ndarray, runs: _Runs, per_flips: np.ndarray, pair_limit: int
     ) -> np.ndarray:
         """Candidates (indices into runs.positions) whose 32-bit chunk around the probed one is
         within pair_limit bits of the query's: the probed half's distance is its probe mask's
         bit count, the other half's is read beside the table, in the table's order."""
         partners = queries.view(np.uint16)[:, PARTNER]  # (queries, tables)
         diff = np.take(self._partner_flat, runs.positions)
-        diff ^= np.repeat(np.broadcast_to(partners, (len(mask_bits), *partners.shape)).ravel(), runs.lengths)
+        diff ^= np.repeat(
+            np.broadcast_to(partners, (int(per_flips.sum()), *partners.shape)).ravel(), runs.lengths
+        )
         bits = np.bitwise_count(diff)
-        # Runs come probe by probe and probes by bit count: add each probe's bits to its slice.
-        probe_ends = runs.ends[partners.size - 1 :: partners.size]
-        for low, high, probe_bits in zip(np.r_[0, probe_ends[:-1]], probe_ends, mask_bits, strict=True):
-            if probe_bits:
-                bits[low:high] += probe_bits
+        # Runs come probe by probe, probes by bit count: add each count to its slice of candidates.
+        group_ends = np.cumsum(per_flips) * partners.size - 1  # the last run of each bit count
+        for flips in range(1, len(per_flips)):
+            bits[runs.ends[group_ends[flips - 1]] : runs.ends[group_ends[flips]]] += flips
         return np.flatnonzero(bits <= pair_limit)
 
 
