@@ -153,7 +153,7 @@ class MultiIndexHash:
             keys = np.ascontiguousarray(chunks[:, table])
             order = np.argsort(keys, kind="stable")  # radix sort for 16-bit keys
             self._order[table] = order
-            self._partner[table] = chunks[order, PARTNER[table]]
+            np.take(np.ascontiguousarray(chunks[:, PARTNER[table]]), order, out=self._partner[table])
             self._starts[table, 0] = 0
             np.cumsum(np.bincount(keys, minlength=CHUNK_VALUES), out=self._starts[table, 1:])
         self._order_flat = self._order.ravel()
