@@ -45,7 +45,7 @@ from gateway.metrics import MetricsEndpoint
 from gateway.orchestrator import Orchestrator
 from gateway.orchestrator.exact import ExactStage
 from gateway.pipeline import ClosablePipeline, SplitOnlyPipeline, VerdictPipeline
-from gateway.server import SERVICE_NAME, ModerationService
+from gateway.server import SERVICE_NAME, ModerationService, add_moderation_service
 from gateway.tls import add_listen_port
 from gateway.upstreams.config import SERVICES, OrchestrationSettings, Upstreams
 from gateway.upstreams.health import HealthMonitor
@@ -54,7 +54,6 @@ from modgate import telemetry
 from modgate.banks.checks import check_policy_banks
 from modgate.policy import Modality, Policy, load_policies
 from modgate.store import StoreUnavailable
-from modgate.v1 import moderation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("gateway")
 
@@ -187,7 +186,7 @@ def build_grpc_server(
         ],
         maximum_concurrent_rpcs=None,
     )
-    pb_grpc.add_ModerationServicer_to_server(servicer, server)
+    add_moderation_service(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

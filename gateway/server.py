@@ -36,6 +36,7 @@ from gateway.ledger import LedgerEntry, VerdictLedger, caller_name, request_dige
 from gateway.media.intake import MediaIntake, MediaSource
 from gateway.pipeline import VerdictPipeline
 from gateway.validation import has_text, validate_request
+from modgate.inline_media import DecodedRequest, decode_request
 from modgate.policy import Policy
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -70,9 +71,16 @@ class ModerationService(pb_grpc.ModerationServicer):
         # no store (MODGATE_STORE_ENABLED=false), verdicts exist only in their replies.
         self.ledger = ledger
 
-    async def Moderate(self, request: pb.ModerateRequest, context: grpc.aio.ServicerContext) -> pb.Verdict:
+    async def Moderate(self, decoded: DecodedRequest, context: grpc.aio.ServicerContext) -> pb.Verdict:
+        # Decoded by modgate.inline_media (see add_moderation_service): the media is a view of the
+        # received message, not a protobuf copy (up to 32 MiB), and is passed down from here.
+        request, media = decoded
         return await self._serve(
-            request, context, lambda ctx: self.intake.unary(request, ctx), streamed=False
+            request,
+            media,
+            context,
+            lambda ctx: self.intake.unary(media, request.media_uri, ctx),
+            streamed=False,
         )
 
     async def ModerateStream(
@@ -88,8 +96,9 @@ class ModerationService(pb_grpc.ModerationServicer):
         except GatewayError as exc:
             await self._abort(context, exc, "")
             raise AssertionError("unreachable") from None
+        header = first.header
         return await self._serve(
-            first.header, context, lambda ctx: self.intake.streamed(chunks, ctx), streamed=True
+            header, header.media, context, lambda ctx: self.intake.streamed(chunks, ctx), streamed=True
         )
 
     # --- request lifecycle -----------------------------------------------------------------------
@@ -97,6 +106,7 @@ class ModerationService(pb_grpc.ModerationServicer):
     async def _serve(
         self,
         request: pb.ModerateRequest,
+        media: bytes | memoryview,
         context: grpc.aio.ServicerContext,
         open_media: OpenMedia,
         *,
@@ -108,7 +118,9 @@ class ModerationService(pb_grpc.ModerationServicer):
         try:
             # Before the store and admission: an unauthenticated or invalid request costs nothing.
             caller = self.auth.authenticate(context.invocation_metadata())
-            policy = validate_request(request, self.policies, self.config.default_policy, streamed=streamed)
+            policy = validate_request(
+                request, media, self.policies, self.config.default_policy, streamed=streamed
+            )
             self.auth.authorize(caller, policy.name, request.media_uri)
             validated_s = time.monotonic() - started
 
@@ -122,13 +134,13 @@ class ModerationService(pb_grpc.ModerationServicer):
                     caller_key(caller, context.peer()),
                     started=started,
                     validated_s=validated_s,
-                    streamed=streamed,
+                    has_media=streamed or bool(media),
                 )
 
             if self.ledger is None:
                 verdict, _ = await compute()
             else:
-                entry = self._entry(request, request_id, caller, context, started)
+                entry = self._entry(request, len(media), request_id, caller, context, started)
                 verdict = await self.ledger.decide(entry, policy, compute)
             status, decision = "OK", verdict.decision
             return verdict
@@ -156,10 +168,10 @@ class ModerationService(pb_grpc.ModerationServicer):
         *,
         started: float,
         validated_s: float,
-        streamed: bool,
+        has_media: bool,
     ) -> tuple[pb.Verdict, RequestContext]:
         """Price -> admission -> the pipeline: a request the store did not answer."""
-        cost = self._cost(request, streamed=streamed)
+        cost = self._cost(request, has_media=has_media)
         rates = self.config.orchestration.cost_rates()
         units, text_units = rates.units(cost), rates.text_units(cost)
         self.admission.check_request(units, text_units, cost.describe())
@@ -188,6 +200,7 @@ class ModerationService(pb_grpc.ModerationServicer):
     def _entry(
         self,
         request: pb.ModerateRequest,
+        media_bytes: int,
         request_id: str,
         caller: Caller | None,
         context: grpc.aio.ServicerContext,
@@ -199,7 +212,7 @@ class ModerationService(pb_grpc.ModerationServicer):
             caller=caller_name(caller),
             request_id=request_id,
             idempotent=bool(request.request_id),
-            digest=request_digest(request, media_bytes=len(request.media)) if request.request_id else "",
+            digest=request_digest(request, media_bytes=media_bytes) if request.request_id else "",
             content_id=request.content_id,
             received_at=time.time() - (time.monotonic() - started),
             deadline=started + budget,
@@ -224,11 +237,12 @@ class ModerationService(pb_grpc.ModerationServicer):
                 "the deadline passed before a verdict could be formed; allow a longer deadline"
             ) from None
 
-    def _cost(self, request: pb.ModerateRequest, *, streamed: bool) -> WorkCost:
-        """What admission knows of the request's cost: its own text, and the frame cap for media."""
+    def _cost(self, request: pb.ModerateRequest, *, has_media: bool) -> WorkCost:
+        """What admission knows of the request's cost: its own text, and the frame cap for media
+        (inline or streamed bytes: has_media; or a media_uri)."""
         visual = pb.MODALITY_VISUAL not in request.options.skip_modalities
         frame_cap = self.config.split_options(max_frames=request.options.max_frames).max_frames
-        has_media = streamed or bool(request.media) or bool(request.media_uri)
+        has_media = has_media or bool(request.media_uri)
         return request_cost(request, has_media=has_media, frame_cap=frame_cap if visual else 0)
 
     def _context(
@@ -255,6 +269,25 @@ class ModerationService(pb_grpc.ModerationServicer):
         if trailers:
             context.set_trailing_metadata(trailers)
         await context.abort(code, message)
+
+
+def add_moderation_service(servicer: ModerationService, server: grpc.aio.Server) -> None:
+    """Register `servicer` as modgate.v1.Moderation: what the generated
+    add_ModerationServicer_to_server does, except that Moderate's request is decoded by
+    modgate.inline_media (its media a view of the received bytes, not copied into a message)."""
+    verdict = pb.Verdict.SerializeToString
+    handlers = {
+        "Moderate": grpc.unary_unary_rpc_method_handler(
+            servicer.Moderate, request_deserializer=decode_request, response_serializer=verdict
+        ),
+        "ModerateStream": grpc.stream_unary_rpc_method_handler(
+            servicer.ModerateStream,
+            request_deserializer=pb.ModerateChunk.FromString,
+            response_serializer=verdict,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 def caller_key(caller: Caller | None, peer: str) -> str:

@@ -35,9 +35,15 @@ def _bad(field: str, problem: str) -> BadField:
 
 
 def validate_request(
-    request: pb.ModerateRequest, policies: dict[str, Policy], default_policy: str, *, streamed: bool
+    request: pb.ModerateRequest,
+    media: bytes | memoryview,
+    policies: dict[str, Policy],
+    default_policy: str,
+    *,
+    streamed: bool,
 ) -> Policy:
-    """Check `request`; return the policy it asks for."""
+    """Check `request`, whose media field the servicer has read once as `media` (each read of
+    a protobuf bytes field copies it, up to 32 MiB); return the policy it asks for."""
     _validate_ids(request)
     _validate_text(request)
     _validate_captions(request.captions)
@@ -46,10 +52,9 @@ def validate_request(
 
     _validate_options(request.options)
 
-    if streamed and (request.media or request.media_uri):
+    if streamed and (media or request.media_uri):
         raise _bad("header", "the ModerateStream header must leave media and media_uri empty; send data")
-    # media_uri first: reading the media field copies it (up to 32 MiB), and it is rarely needed.
-    if request.media_uri and request.media:
+    if request.media_uri and media:
         raise _bad("media", "set at most one of media and media_uri")
 
     name = request.policy or default_policy

@@ -26,6 +26,7 @@ from typing import BinaryIO
 import grpc
 from opentelemetry import propagate
 
+from modgate.inline_media import encode_request
 from modgate.ports import GATEWAY_TARGET
 from modgate.v1 import moderation_pb2 as pb
 from modgate.v1 import moderation_pb2_grpc as pb_grpc
@@ -38,6 +39,8 @@ CHUNK_SIZE = 1 * MiB
 
 # progress(stage, done, total): stage is "upload" (bytes) or "wait" (elapsed ms, total 0).
 Progress = Callable[[str, int, int], None]
+
+MODERATE_METHOD = f"/{pb.DESCRIPTOR.services_by_name['Moderation'].full_name}/Moderate"
 
 MODALITY_BY_NAME = {"AUDIO": pb.MODALITY_AUDIO, "VISUAL": pb.MODALITY_VISUAL, "TEXT": pb.MODALITY_TEXT}
 
@@ -123,6 +126,11 @@ class ModerationClient:
         else:
             self._channel = grpc.insecure_channel(target, options=options)
         self._stub = pb_grpc.ModerationStub(self._channel)
+        # Moderate with the request already serialised (modgate.inline_media): the media bytes
+        # are joined to the other fields once instead of copied through a protobuf message.
+        self._moderate_wire = self._channel.unary_unary(
+            MODERATE_METHOD, request_serializer=None, response_deserializer=pb.Verdict.FromString
+        )
 
     def close(self) -> None:
         self._channel.close()
@@ -166,10 +174,9 @@ class ModerationClient:
         if len(data) > self.unary_limit_bytes:
             chunks = (data[i : i + self.chunk_size] for i in range(0, len(data), self.chunk_size))
             return self._stream(chunks, len(data), request, progress, timeout_s)
-        request.media = data
         if progress:
             progress("upload", 0, len(data))
-        return self._unary(request, progress, timeout_s, upload_size=len(data))
+        return self._unary(request, progress, timeout_s, media=data)
 
     def moderate_text(
         self,
@@ -183,7 +190,7 @@ class ModerationClient:
         and captions may be given too. Only the text service is called."""
         if text:
             fields.setdefault("description", text)
-        return self._unary(build_request(**fields), progress, timeout_s, upload_size=0)
+        return self._unary(build_request(**fields), progress, timeout_s, media=b"")
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -200,11 +207,13 @@ class ModerationClient:
         progress: Progress | None,
         timeout_s: float | None,
         *,
-        upload_size: int,
+        media: bytes,
     ) -> pb.Verdict:
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        future = self._stub.Moderate.future(request, timeout=timeout, metadata=self._call_metadata())
-        return self._await(future, progress, upload_size)
+        future = self._moderate_wire.future(
+            encode_request(request, media), timeout=timeout, metadata=self._call_metadata()
+        )
+        return self._await(future, progress, len(media))
 
     def _stream(
         self,

@@ -45,7 +45,8 @@ _SPOOL_WRITE_BYTES = 1024 * 1024
 class MediaSource:
     """Container bytes, or a file holding them (spooled upload, fetched URI, file under the root)."""
 
-    data: bytes | Path
+    # memoryview: the inline media of a Moderate request, a view of the received message.
+    data: bytes | memoryview | Path
     # The byte limit the media was received under (MediaLimits.max_bytes of its split).
     max_bytes: int
     # MD5 + SHA-256 of the bytes (None: the request's policy names no hash bank).
@@ -70,12 +71,11 @@ class MediaIntake:
 
     @contextlib.asynccontextmanager
     async def unary(
-        self, request: pb.ModerateRequest, ctx: RequestContext
+        self, media: bytes | memoryview, media_uri: str, ctx: RequestContext
     ) -> AsyncIterator[MediaSource | None]:
-        """The media of a Moderate request: inline bytes or media_uri (None: text only)."""
+        """The media of a Moderate request: its inline bytes (the media field, read once by the
+        servicer) or its media_uri (None: text only)."""
         config = self.config
-        # Read once: each read of a protobuf bytes field copies it (32 MiB at most here).
-        media = request.media
         if media:
             if len(media) > config.max_unary_bytes:
                 raise MediaTooLarge(
@@ -91,8 +91,8 @@ class MediaIntake:
                 digests = await asyncio.to_thread(ContentDigests.of_bytes, media)
                 ctx.record("digest", started)
             yield MediaSource(media, config.max_unary_bytes, digests)
-        elif request.media_uri:
-            async with self._uri(request.media_uri, ctx) as source:
+        elif media_uri:
+            async with self._uri(media_uri, ctx) as source:
                 yield source
         else:
             yield None
@@ -153,15 +153,18 @@ class MediaIntake:
         writing: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
-                total += len(chunk.data)
+                piece = chunk.data  # read once: each read of a protobuf bytes field is a copy
+                total += len(piece)
                 _check_chunk(chunk, total, limit)
-                pending += chunk.data
-                if len(pending) >= _SPOOL_WRITE_BYTES:
-                    if writing is not None:
-                        await writing
+                if pending or len(piece) < _SPOOL_WRITE_BYTES:  # a large piece goes as it is
+                    pending += piece
+                    if len(pending) < _SPOOL_WRITE_BYTES:
+                        continue
                     piece = bytes(pending)
                     pending.clear()
-                    writing = asyncio.ensure_future(asyncio.to_thread(_spool_write, spool, piece, digests))
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(_spool_write, spool, piece, digests))
             if writing is not None:
                 await writing
                 writing = None

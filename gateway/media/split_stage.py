@@ -48,6 +48,8 @@ class MediaSplitter:
         )
         limits = self.config.media_limits(job.media.max_bytes)
         source = job.media.data
+        if isinstance(source, memoryview):  # a view cannot be pickled to a split worker
+            source = source.tobytes()
         audio_first = (
             on_audio is not None and self.config.split_audio_first and options.audio and options.video
         )

@@ -7,14 +7,24 @@
 
 MD5 is what most industry exact-hash lists carry (ThreatExchange video_md5, NCMEC); it is used
 as a lookup key, not for security, hence usedforsecurity=False (FIPS builds allow it then).
+
+Bytes already whole in memory (a unary upload) are digested by both at once: MD5 in a helper
+thread while SHA-256 runs in the caller's (hashlib releases the GIL over large buffers), so it
+takes as long as the slower of the two (MD5, ~600 MB/s here) instead of their sum.
 """
 
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20
+# Below this, a second thread costs more than it saves.
+PARALLEL_MIN_BYTES = 1 << 20
+
+# Shared by every request: one MD5 runs per concurrent whole-bytes digest, on the same cores.
+_MD5_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="md5")
 
 
 class ContentDigests:
@@ -42,8 +52,13 @@ class ContentDigests:
     def of_bytes(cls, data: bytes | memoryview) -> ContentDigests:
         digests = cls()
         view = memoryview(data)
-        for start in range(0, len(view), CHUNK_BYTES):
-            digests.update(view[start : start + CHUNK_BYTES])
+        if len(view) < PARALLEL_MIN_BYTES:
+            digests.update(view)
+            return digests
+        md5 = _MD5_THREADS.submit(digests._md5.update, view)
+        digests._sha256.update(view)
+        md5.result()
+        digests.size = len(view)
         return digests
 
     @classmethod

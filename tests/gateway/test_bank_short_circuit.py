@@ -89,14 +89,14 @@ def test_digests_are_computed_while_the_bytes_arrive_only_for_a_policy_with_bank
 
     async def main(policy: Policy) -> list[MediaSource | None]:
         opened = []
-        async with gate.unary(pb.ModerateRequest(media=UPLOAD), context(policy)) as inline:
+        async with gate.unary(UPLOAD, "", context(policy)) as inline:
             opened.append(inline)
         messages = [data(UPLOAD[i : i + 100_000]) for i in range(0, len(UPLOAD), 100_000)]
         async with gate.streamed(chunks(*messages), context(policy)) as streamed:
             assert streamed is not None and isinstance(streamed.data, Path)
             assert await asyncio.to_thread(streamed.data.read_bytes) == UPLOAD
             opened.append(streamed)
-        async with gate.unary(pb.ModerateRequest(media_uri=source_file.as_uri()), context(policy)) as uri:
+        async with gate.unary(b"", source_file.as_uri(), context(policy)) as uri:
             opened.append(uri)
         return opened
 

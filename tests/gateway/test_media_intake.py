@@ -58,9 +58,9 @@ def test_unary_bytes_and_text_only(tmp_path: Path) -> None:
 
     async def main() -> tuple[MediaSource | None, MediaSource | None, RequestContext]:
         ctx = context()
-        async with media.unary(pb.ModerateRequest(media=b"x" * 1000), ctx) as inline:
+        async with media.unary(b"x" * 1000, "", ctx) as inline:
             pass
-        async with media.unary(pb.ModerateRequest(title="only text"), ctx) as none:
+        async with media.unary(b"", "", ctx) as none:
             pass
         return inline, none, ctx
 
@@ -70,7 +70,7 @@ def test_unary_bytes_and_text_only(tmp_path: Path) -> None:
     assert ctx.timings == {}  # nothing was fetched or received
 
     async def too_large() -> None:
-        async with media.unary(pb.ModerateRequest(media=b"x" * 1001), context()):
+        async with media.unary(b"x" * 1001, "", context()):
             raise AssertionError("an oversized unary request was opened")
 
     with pytest.raises(errors.MediaTooLarge, match="use ModerateStream"):
@@ -84,7 +84,7 @@ def test_file_uri_is_the_file_itself_under_the_stream_limit(tmp_path: Path) -> N
 
     async def main() -> tuple[MediaSource | None, RequestContext]:
         ctx = context()
-        async with media.unary(pb.ModerateRequest(media_uri=clip.as_uri()), ctx) as source:
+        async with media.unary(b"", clip.as_uri(), ctx) as source:
             return source, ctx
 
     source, ctx = asyncio.run(main())
@@ -95,9 +95,7 @@ def test_file_uri_is_the_file_itself_under_the_stream_limit(tmp_path: Path) -> N
 
 def test_http_uri_is_refused_while_fetching_is_off(tmp_path: Path) -> None:
     async def main() -> None:
-        async with intake(tmp_path).unary(
-            pb.ModerateRequest(media_uri="https://cdn.example.com/a.mp4"), context()
-        ):
+        async with intake(tmp_path).unary(b"", "https://cdn.example.com/a.mp4", context()):
             raise AssertionError("fetched with URI fetching off")
 
     with pytest.raises(errors.PermissionDenied, match="disabled"):

@@ -27,3 +27,15 @@ def test_incremental_digests_equal_one_pass(tmp_path: Path) -> None:
     in_memory = ContentDigests.of_bytes(data)
     assert on_disk.md5 == in_memory.md5 == digests.md5
     assert on_disk.sha256 == in_memory.sha256 == digests.sha256
+
+
+def test_whole_bytes_digests_below_and_above_the_parallel_size() -> None:
+    data = np.random.default_rng(4).integers(0, 256, 3 * (1 << 20) + 17, dtype=np.uint8).tobytes()
+    for size in (0, 1000, (1 << 20) - 1, 1 << 20, len(data)):  # one thread below 1 MiB, two from it
+        part = data[:size]
+        digests = ContentDigests.of_bytes(memoryview(part))
+        assert (digests.md5, digests.sha256, digests.size) == (
+            hashlib.md5(part).hexdigest(),
+            hashlib.sha256(part).hexdigest(),
+            size,
+        )

@@ -52,3 +52,21 @@ def test_choice_of_backend_and_empty_cases() -> None:
     assert len(MultiIndexHash(small).search(small[:0], 31)) == 0
     with pytest.raises(ValueError, match=r"\(N, 32\) uint8"):
         MultiIndexHash(small).search(small[:, :16], 31)
+
+
+@pytest.mark.parametrize("radius", [7, 31, 47])
+def test_codes_at_the_radius_spread_as_evenly_as_possible_are_found(radius: int) -> None:
+    """The hardest codes for the pair filter: the differing bits spread over the eight 32-bit
+    chunks (and each chunk's two halves) as evenly as the distance allows, so the closest
+    chunk is exactly radius // 8 bits off and its closest half radius // 16."""
+    codes, _ = planted(25_000, 1, seed=radius)
+    query = codes[11].copy()
+    spread = [radius // 8 + (chunk < radius % 8) for chunk in range(8)]  # bits off per 32-bit chunk
+    for chunk, flips in enumerate(spread):
+        for bit in range(flips):  # alternate halves: 16 bits apart
+            position = chunk * 32 + (bit % 2) * 16 + bit // 2
+            query[position // 8] ^= 1 << (position % 8)
+    assert int(hamming(query, codes[11])) == radius
+    hits = MultiIndexHash(codes).search(query[None, :], radius)
+    assert 11 in hits.item.tolist()
+    assert hits.distance[hits.item.tolist().index(11)] == radius
