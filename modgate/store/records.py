@@ -13,7 +13,7 @@ import json
 import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 DECISIONS = ("ALLOW", "REVIEW", "BLOCK", "UNSPECIFIED")
 
@@ -104,6 +104,51 @@ class VerdictRecord:
         values["verdict"] = base64.b64decode(values["verdict"])
         values["policy"] = PolicyStamp(**values["policy"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class ReplayRow:
+    """What replay reads of a stored verdict (VerdictStore.scan_for_replay): the fusion
+    document as its JSON (decompressed, not parsed: replay parses and validates it in one
+    pass); the policy without its document."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "verdict_id",
+        "request_id",
+        "content_id",
+        "decided_at",
+        "decision",
+        "risk",
+        "policy_name",
+        "policy_version",
+        "policy_digest",
+        "verdict",
+    )
+
+    verdict_id: str
+    request_id: str
+    content_id: str
+    decided_at: float
+    decision: str
+    risk: float
+    policy: PolicyStamp
+    fusion_json: bytes
+    verdict: bytes
+
+    @classmethod
+    def from_row(cls, row: Any) -> ReplayRow:
+        m = row._mapping
+        return cls(
+            verdict_id=m["verdict_id"],
+            request_id=m["request_id"],
+            content_id=m["content_id"],
+            decided_at=m["decided_at"],
+            decision=m["decision"],
+            risk=m["risk"],
+            policy=PolicyStamp(m["policy_name"], m["policy_version"], m["policy_digest"]),
+            fusion_json=zlib.decompress(m["fusion"]),
+            verdict=bytes(m["verdict"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -267,10 +267,9 @@ class VerdictStore:
     def scan_for_replay(
         self, *, since: float | None = None, limit: int | None = None, batch: int = 1000
     ) -> Iterator[ReplayRow]:
-        """scan() reading only what replay uses, the fusion document as its JSON text: replay
-        parses and validates it in one pass (gateway/orchestrator/stored.py)."""
-        columns = [verdicts.c[name] for name in ReplayRow.COLUMNS]
-        columns.append(sa.cast(verdicts.c.fusion, sa.Text).label("fusion_json"))
+        """scan() reading only what replay uses, the fusion document as its JSON: replay parses
+        and validates it in one pass (gateway/orchestrator/stored.py)."""
+        columns = [verdicts.c[name] for name in (*ReplayRow.COLUMNS, "fusion")]
         for row in self._scan(columns, since=since, limit=limit, batch=batch):
             yield ReplayRow.from_row(row)
 
