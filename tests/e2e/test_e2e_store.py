@@ -21,8 +21,9 @@ import httpx
 import pytest
 import yaml
 
+from gateway.replay import replay
 from modgate.client import ModerationError
-from modgate.policy import DEFAULT_POLICY_DIR
+from modgate.policy import DEFAULT_POLICY_DIR, load_policies
 from modgate.store import StoreSettings, VerdictStore
 from modgate.tools.pgserver import TemporaryPostgres
 from modgate.v1 import moderation_pb2 as pb
@@ -154,6 +155,10 @@ def test_a_sigkilled_gateway_loses_no_verdict_a_client_received(
             record = store.get(verdict.verdict_id)
             assert record is not None, f"verdict {verdict.verdict_id} ({verdict.request_id}) was lost"
             assert pb.Verdict.FromString(record.verdict) == verdict
+        # The real gateway's records re-fuse to what it decided (replay under the same policy).
+        report = replay(store, load_policies()["default"])
+        assert report.scanned >= len(received) and report.matrix.changed == 0
+        assert report.rescan.total == 0 and not report.not_refused and not report.errors
     finally:
         store.close()
 
