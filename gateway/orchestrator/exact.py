@@ -25,6 +25,7 @@ from gateway import metrics
 from gateway.job import ModerationJob
 from gateway.orchestrator.hashes import short_circuit_fused
 from gateway.orchestrator.record import short_circuit_record
+from gateway.orchestrator.verdict import fused_verdict
 from gateway.pipeline import timings_proto
 from modgate import telemetry
 from modgate.banks.config import BankSettings
@@ -92,19 +93,13 @@ def short_circuit_verdict(job: ModerationJob, findings: list[ExactFinding]) -> p
     for stage, ms in ctx.timings.items():
         metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
     ctx.fusion_record = short_circuit_record(findings)
-    return pb.Verdict(
+    return fused_verdict(
+        fused,
         request_id=ctx.request_id,
         content_id=job.request.content_id,
-        decision=fused.decision,
-        risk=fused.risk,
-        categories=fused.categories,
-        evidence=fused.evidence,
-        modalities=fused.modalities,
         policy_name=policy.name,
         policy_version=policy.version,
         trace_id=telemetry.current_trace_id(),
-        degraded=fused.degraded,
-        reasons=fused.reasons,
         media=pb.MediaInfo(),
         timings=timings_proto(ctx),
     )

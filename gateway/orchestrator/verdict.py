@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from gateway import metrics
 from gateway.context import RequestContext
@@ -58,21 +59,44 @@ def observe(state: RunState, ctx: RequestContext, routes: dict[str, Route]) -> N
             metrics.CANARY_REQUESTS.labels(service).inc()
 
 
-def verdict_proto(job: ModerationJob, fused: Fused, state: RunState, media: SplitMedia | None) -> pb.Verdict:
-    ctx = job.ctx
-    verdict = pb.Verdict(
-        request_id=ctx.request_id,
-        content_id=job.request.content_id,
+def fused_verdict(
+    fused: Fused,
+    *,
+    request_id: str,
+    content_id: str,
+    policy_name: str,
+    policy_version: str,
+    trace_id: str,
+    **fields: Any,
+) -> pb.Verdict:
+    """A Verdict from what fusion (or a short-circuit) decided; `fields` are the rest (media,
+    timings...) as pb.Verdict takes them."""
+    return pb.Verdict(
+        request_id=request_id,
+        content_id=content_id,
         decision=fused.decision,
         risk=fused.risk,
         categories=fused.categories,
         evidence=fused.evidence,
         modalities=fused.modalities,
+        policy_name=policy_name,
+        policy_version=policy_version,
+        trace_id=trace_id,
+        degraded=fused.degraded,
+        reasons=fused.reasons,
+        **fields,
+    )
+
+
+def verdict_proto(job: ModerationJob, fused: Fused, state: RunState, media: SplitMedia | None) -> pb.Verdict:
+    ctx = job.ctx
+    verdict = fused_verdict(
+        fused,
+        request_id=ctx.request_id,
+        content_id=job.request.content_id,
         policy_name=ctx.policy.name,
         policy_version=ctx.policy.version,
         trace_id=telemetry.current_trace_id(),
-        degraded=fused.degraded,
-        reasons=fused.reasons,
         media=media_info_proto(media),
     )
     if job.request.include_transcript:

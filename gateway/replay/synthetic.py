@@ -28,6 +28,7 @@ from gateway.ledger.records import record_of, stamp
 from gateway.media.limits import StreamsOverLimit
 from gateway.orchestrator.record import fused_record
 from gateway.orchestrator.state import RunState
+from gateway.orchestrator.verdict import fused_verdict
 from modgate.policy import Modality, Policy
 from modgate.store.records import PolicyStamp, VerdictRecord
 from modgate.v1 import moderation_pb2 as pb
@@ -178,19 +179,13 @@ def synthetic_state(rng: random.Random, policy: Policy) -> RunState:
 
 
 def _verdict(request_id: str, content_id: str, policy: Policy, fused: Fused) -> pb.Verdict:
-    return pb.Verdict(
+    return fused_verdict(
+        fused,
         request_id=request_id,
         content_id=content_id,
-        decision=fused.decision,
-        risk=fused.risk,
-        categories=fused.categories,
-        evidence=fused.evidence,
-        modalities=fused.modalities,
         policy_name=policy.name,
         policy_version=policy.version,
         trace_id=hashlib.sha256(request_id.encode()).hexdigest()[:32],
-        degraded=fused.degraded,
-        reasons=fused.reasons,
         timings=[pb.StageTiming(stage="fusion", duration_ms=1)],
     )
 
