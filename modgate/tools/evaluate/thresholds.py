@@ -105,12 +105,13 @@ def suggest(
 
 
 def _between(below: float, score: float) -> float:
-    """A short number in (below, score]: admits `score`, not the next lower one."""
+    """A short number near the middle of (below, score]: admits `score`, not the next lower one,
+    and leaves the unseen items between the two as much margin on either side."""
+    middle = (below + score) / 2
     for digits in (2, 3, 4, 6):
-        step = 10.0**-digits
-        candidate = math.floor(score / step) * step
+        candidate = round(middle, digits)
         if below < candidate <= score:
-            return round(candidate, digits)
+            return candidate
     return score
 
 
