@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import pytest
 from gateway.auth import token_digest
 from modgate.client import ModerationClient, ModerationError, Options
 from modgate.store import StoreSettings, VerdictStore
+from modgate.tools.stack import free_port, service_spec
 from modgate.v1 import moderation_pb2 as pb
-from tests.e2e.conftest import Gateway, Services
+from tests.e2e.conftest import QUIET_ENV, Gateway, Services
+from tests.e2e.degraded_text import canary_env, degraded_text_model
 from tests.eval_set import write_eval_set
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
@@ -179,3 +181,57 @@ def test_variant_pinning_is_for_evaluation_callers_only(
             evaluator.moderate_text("Nice goal!", options=Options(variant="canary"))
         assert no_canary.value.code == grpc.StatusCode.FAILED_PRECONDITION
         assert "no service has a canary" in no_canary.value.details
+
+
+@pytest.fixture(scope="module")
+def text_canaries(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two text canaries: the same model as stable, and one made worse on purpose (1 of its 6
+    transformer layers; tests/e2e/degraded_text.py)."""
+    degraded = degraded_text_model(tmp_path_factory.mktemp("degraded") / "model", layers=1)
+    urls = {}
+    for name, extra in (("same", {}), ("degraded", canary_env(degraded))):
+        port = free_port()
+        env = {**QUIET_ENV, "MODGATE_VARIANT": "canary", **extra}
+        spec = service_spec("text", port, python=sys.executable, env=env, name=f"text-canary-{name}")
+        services.processes.wait_ready(services.processes.start(spec))
+        urls[name] = f"http://127.0.0.1:{port}"
+    yield urls
+    for name in urls:
+        services.processes.stop(f"text-canary-{name}")
+
+
+@pytest.mark.parametrize("canary", ["same", "degraded"])
+def test_compare_rolls_back_a_worse_text_canary_and_promotes_the_same_model(
+    canary: str,
+    services: Services,
+    start_gateway: Callable[..., Gateway],
+    text_canaries: dict[str, str],
+    tokens_file: Path,
+    tmp_path: Path,
+) -> None:
+    # Weight 0: product traffic never reaches the canary; only pinned evaluation calls do.
+    gateway = start_gateway(
+        f"gateway-compare-{canary}",
+        services.upstreams_yaml(text=f'canary: {{url: "{text_canaries[canary]}", weight: 0}}'),
+        MODGATE_GATEWAY_AUTH_TOKENS_FILE=str(tokens_file),
+    )
+    texts = write_eval_set(tmp_path / "set", videos=False)
+    out = tmp_path / "report"
+    done = modgate_eval(texts, "--gateway", gateway.target, "--out", out, "--compare", token=EVAL_TOKEN)
+    report = json.loads((out / "report.json").read_text())
+    comparison = report["comparison"]
+    stable, pinned = report["runs"]
+    assert {i["variants"]["text"] for i in stable["items"]} == {"stable"}
+    assert {i["variants"]["text"] for i in pinned["items"]} == {"canary"}
+    assert comparison["items"] == 352
+    if canary == "same":
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert comparison["recommendation"] == "PROMOTE" and comparison["changed"] == []
+        assert all(d["delta"] == 0 for d in comparison["deltas"]), comparison["deltas"]
+    else:
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert comparison["recommendation"] == "ROLLBACK"
+        worse = comparison["worse_categories"]
+        assert worse and set(worse) <= set(CATEGORIES), comparison["deltas"]
+        assert len(comparison["changed"]) > 10
+        assert f"Recommendation: **ROLLBACK** (worse: {', '.join(worse)})" in (out / "report.md").read_text()
