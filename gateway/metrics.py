@@ -13,6 +13,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from modgate.v1 import moderation_pb2 as pb
+
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -129,6 +131,30 @@ SHADOW_REQUESTS = Counter(
     ["service", "outcome"],
     registry=REGISTRY,
 )
+# Per variant that served a service, so Prometheus (the chart's Argo Rollouts AnalysisTemplate)
+# can apply `modgate canary report`'s rules: a verdict counts once for each service that ran for
+# it (not SKIPPED), with the variant the verdict names for that modality. Answers from the store
+# (duplicates) are not counted again. Categories come from the policies: bounded.
+VERDICTS = Counter(
+    "modgate_gateway_verdicts",
+    "Verdicts by the variant that served each service that ran for them, and decision.",
+    ["service", "variant", "decision"],
+    registry=REGISTRY,
+)
+CATEGORY_FLAGS = Counter(
+    "modgate_gateway_category_flags",
+    "Verdicts that flagged a category (its score reached the policy's review threshold: REVIEW or "
+    "BLOCK for it), by the variant that served each service that ran.",
+    ["service", "variant", "category"],
+    registry=REGISTRY,
+)
+VERDICT_SECONDS = Histogram(
+    "modgate_gateway_verdict_duration_seconds",
+    "End-to-end latency of the requests that got a verdict, by the variant that served each service.",
+    ["service", "variant"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 SHADOW_DISAGREEMENTS = Counter(
     "modgate_gateway_shadow_disagreements",
     "Shadow results that would have changed the decision.",
@@ -195,6 +221,8 @@ STORE_SPOOL_PENDING = Gauge(
 
 
 _DECISIONS = {1: "ALLOW", 2: "REVIEW", 3: "BLOCK"}
+_SERVICE_OF_MODALITY = {pb.MODALITY_AUDIO: "speech", pb.MODALITY_VISUAL: "vision", pb.MODALITY_TEXT: "text"}
+_FLAGGED = (pb.DECISION_REVIEW, pb.DECISION_BLOCK)
 
 
 def record_request(status: str, decision: int | None, seconds: float) -> None:
@@ -202,6 +230,24 @@ def record_request(status: str, decision: int | None, seconds: float) -> None:
     label = _DECISIONS.get(decision, "none") if decision is not None else "none"
     REQUESTS.labels(status, label).inc()
     REQUEST_SECONDS.labels(status).observe(seconds)
+
+
+def record_served(verdict: pb.Verdict, seconds: float) -> None:
+    """A verdict just decided, counted per service that ran for it and the variant that served
+    it (modgate_gateway_verdicts, ..._category_flags, ..._verdict_duration_seconds)."""
+    if verdict.from_store:
+        return
+    decision = _DECISIONS.get(verdict.decision, "none")
+    flagged = [c.category for c in verdict.categories if c.decision in _FLAGGED]
+    for status in verdict.modalities:
+        service = _SERVICE_OF_MODALITY.get(status.modality)
+        if service is None or status.state == pb.MODALITY_STATE_SKIPPED:
+            continue
+        variant = status.model.variant or "stable"
+        VERDICTS.labels(service, variant, decision).inc()
+        VERDICT_SECONDS.labels(service, variant).observe(seconds)
+        for category in flagged:
+            CATEGORY_FLAGS.labels(service, variant, category).inc()
 
 
 class MetricsEndpoint:

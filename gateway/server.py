@@ -143,6 +143,7 @@ class ModerationService(pb_grpc.ModerationServicer):
                 entry = self._entry(request, len(media), request_id, caller, context, started)
                 verdict = await self.ledger.decide(entry, policy, compute)
             status, decision = "OK", verdict.decision
+            metrics.record_served(verdict, time.monotonic() - started)
             return verdict
         except GatewayError as exc:
             status = exc.code.name

@@ -5,13 +5,14 @@ or PostgreSQL (MODGATE_STORE_URL=postgresql://...), schema by Alembic migrations
 
 - config.py   StoreSettings (MODGATE_STORE_*)
 - schema.py   the tables; engine.py  engine per URL + migrations under a lock
-- records.py  VerdictRecord (one stored verdict), VerdictSummary, ReplayRow
-- store.py    VerdictStore: claim / commit / find / get / summaries / scan / scan_for_replay / prune
+- records.py  VerdictRecord (one stored verdict), VerdictSummary, ReplayRow, ServedRow
+- store.py    VerdictStore: claim / commit / find / get / summaries / scan / scan_for_replay /
+              scan_served / prune
 - spool.py    VerdictSpool: verdicts answered while the store was down, drained later
 """
 
 from modgate.store.config import StoreSettings
-from modgate.store.records import PolicyStamp, ReplayRow, VerdictRecord, VerdictSummary
+from modgate.store.records import PolicyStamp, ReplayRow, ServedRow, VerdictRecord, VerdictSummary
 from modgate.store.store import Claimed, Decided, Held, StoreUnavailable, VerdictStore
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Held",
     "PolicyStamp",
     "ReplayRow",
+    "ServedRow",
     "StoreSettings",
     "StoreUnavailable",
     "VerdictRecord",

@@ -152,6 +152,33 @@ class ReplayRow:
 
 
 @dataclass(frozen=True)
+class ServedRow:
+    """What `modgate canary report` reads of a stored verdict (VerdictStore.scan_served):
+    which variants served it, its decision and times, and the Verdict (per-category scores)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "verdict_id",
+        "received_at",
+        "decided_at",
+        "decision",
+        "models",
+        "verdict",
+    )
+
+    verdict_id: str
+    received_at: float
+    decided_at: float
+    decision: str
+    models: dict[str, dict[str, str]]
+    verdict: bytes
+
+    @classmethod
+    def from_row(cls, row: Any) -> ServedRow:
+        m = row._mapping
+        return cls(**{name: m[name] for name in cls.COLUMNS[:-1]}, verdict=bytes(m["verdict"]))
+
+
+@dataclass(frozen=True)
 class VerdictSummary:
     """A row of `modgate verdicts list`."""
 

@@ -8,6 +8,7 @@ from a thread of its own, the CLI directly).
     store.summaries(decision=..., since=..., content_id=..., limit=...)
     store.scan(since=..., limit=..., batch=...)      # records in decision order
     store.scan_for_replay(since=..., limit=...)      # the same, what replay reads of each
+    store.scan_served(since=..., until=...)          # the same, what the canary report reads
     store.prune(older_than=...)
 
 Every database failure surfaces as StoreUnavailable (the gateway then spools or refuses, as
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from modgate.store.config import StoreSettings
 from modgate.store.engine import create_engine, migrate
-from modgate.store.records import ReplayRow, VerdictRecord, VerdictSummary
+from modgate.store.records import ReplayRow, ServedRow, VerdictRecord, VerdictSummary
 from modgate.store.schema import claims, policies, verdicts
 
 
@@ -273,14 +274,29 @@ class VerdictStore:
         for row in self._scan(columns, since=since, limit=limit, batch=batch):
             yield ReplayRow.from_row(row)
 
+    def scan_served(
+        self, *, since: float | None = None, until: float | None = None, batch: int = 1000
+    ) -> Iterator[ServedRow]:
+        """Records decided in [since, until], oldest first, reading only what the canary report
+        uses (no fusion document)."""
+        columns = [verdicts.c[name] for name in ServedRow.COLUMNS]
+        for row in self._scan(columns, since=since, until=until, limit=None, batch=batch):
+            yield ServedRow.from_row(row)
+
     def _scan(
-        self, columns: list[Any], *, since: float | None, limit: int | None, batch: int
+        self,
+        columns: list[Any],
+        *,
+        since: float | None,
+        limit: int | None,
+        batch: int,
+        until: float | None = None,
     ) -> Iterator[sa.Row[Any]]:
         after: tuple[float, str] | None = None
         left = limit
         while left is None or left > 0:
             size = batch if left is None else min(batch, left)
-            query = _filtered(sa.select(*columns), since=since)
+            query = _filtered(sa.select(*columns), since=since, until=until)
             if after is not None:
                 query = query.where(sa.tuple_(verdicts.c.decided_at, verdicts.c.verdict_id) > after)
             query = query.order_by(verdicts.c.decided_at, verdicts.c.verdict_id).limit(size)
@@ -313,12 +329,19 @@ class VerdictStore:
 
 
 def _filtered(
-    query: Any, *, decision: str | None = None, since: float | None = None, content_id: str | None = None
+    query: Any,
+    *,
+    decision: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    content_id: str | None = None,
 ) -> Any:
     if decision:
         query = query.where(verdicts.c.decision == decision.upper())
     if since is not None:
         query = query.where(verdicts.c.decided_at >= since)
+    if until is not None:
+        query = query.where(verdicts.c.decided_at <= until)
     if content_id:
         query = query.where(verdicts.c.content_id == content_id)
     return query

@@ -1,8 +1,9 @@
 """Every rendered object validates against the Kubernetes 1.29 and 1.33 OpenAPI schemas
-(kubernetes-validate --strict: unknown fields are errors). The two CRD kinds the chart can
-render (Gateway API GRPCRoute, Istio VirtualService) have no schema there; they are taken out
-of the kubernetes-validate input explicitly and checked against hand-written JSON schemas of
-the fields this chart renders (tests/helm/crd_schemas/)."""
+(kubernetes-validate --strict: unknown fields are errors). The CRD kinds the chart can render
+(Gateway API GRPCRoute, Istio VirtualService, Argo Rollouts AnalysisTemplate) have no schema
+there; they are taken out of the kubernetes-validate input explicitly and checked against JSON
+schemas in tests/helm/crd_schemas/: hand-written ones of the fields this chart renders, and
+the real Argo Rollouts CRD schema converted by crd_schemas/from_crd.py."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.helm.chart import KUBE_VERSIONS, Obj, matrix, parse, render_case, ren
 CRD_SCHEMAS = {
     "GRPCRoute": Path(__file__).with_name("crd_schemas") / "grpcroute.json",
     "VirtualService": Path(__file__).with_name("crd_schemas") / "virtualservice.json",
+    "AnalysisTemplate": Path(__file__).with_name("crd_schemas") / "analysistemplate.json",
 }
 CORE_KINDS = {
     "ConfigMap",
