@@ -210,10 +210,12 @@ def test_compare_rolls_back_a_worse_text_canary_and_promotes_the_same_model(
     tmp_path: Path,
 ) -> None:
     # Weight 0: product traffic never reaches the canary; only pinned evaluation calls do.
+    store_url = f"sqlite:///{tmp_path / 'verdicts.db'}"
     gateway = start_gateway(
         f"gateway-compare-{canary}",
         services.upstreams_yaml(text=f'canary: {{url: "{text_canaries[canary]}", weight: 0}}'),
         MODGATE_GATEWAY_AUTH_TOKENS_FILE=str(tokens_file),
+        MODGATE_STORE_URL=store_url,
     )
     texts = write_eval_set(tmp_path / "set", videos=False)
     out = tmp_path / "report"
@@ -235,3 +237,25 @@ def test_compare_rolls_back_a_worse_text_canary_and_promotes_the_same_model(
         assert worse and set(worse) <= set(CATEGORIES), comparison["deltas"]
         assert len(comparison["changed"]) > 10
         assert f"Recommendation: **ROLLBACK** (worse: {', '.join(worse)})" in (out / "report.md").read_text()
+
+    # The canary report reads the same verdicts from the store (both variants on the same items)
+    # and the gateway's counters, and comes to the same conclusion by its own rules.
+    argv = [sys.executable, "-m", "modgate.tools.cli", "canary", "report", "--service", "text"]
+    argv += [
+        "--store-url",
+        store_url,
+        "--metrics-url",
+        gateway.metrics_url,
+        "--json",
+        str(tmp_path / "c.json"),
+    ]
+    canary_report = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    decision = json.loads((tmp_path / "c.json").read_text())
+    if canary == "same":
+        assert canary_report.returncode == 0, canary_report.stdout + canary_report.stderr
+        assert decision["decision"] == "PROMOTE"
+    else:
+        assert canary_report.returncode == 2, canary_report.stdout + canary_report.stderr
+        assert decision["decision"] == "ROLLBACK" and decision["rollback_categories"]
+        assert set(decision["rollback_categories"]) <= set(CATEGORIES)
+        assert "ROLLBACK" in canary_report.stdout
