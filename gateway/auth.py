@@ -8,6 +8,7 @@ their SHA-256 digests, in a YAML file named by MODGATE_GATEWAY_AUTH_TOKENS_FILE:
       caller: checkout-backend
       policies: [default]        # "*" for every policy
       allow_uri_fetch: false     # may it have the gateway fetch http(s) media_uri?
+      pin_variant: false         # may it pin the model variant (options.variant; eval callers)?
 
 `python -m gateway.auth new --caller NAME --policy default` prints a fresh token and its entry.
 
@@ -54,6 +55,9 @@ class Caller:
     name: str
     policies: frozenset[str]
     allow_uri_fetch: bool = False
+    # Evaluation callers pin stable/canary to compare them on the same items; product traffic
+    # must not choose the model that judges it.
+    pin_variant: bool = False
 
     def may_use(self, policy: str) -> bool:
         return ANY_POLICY in self.policies or policy in self.policies
@@ -65,6 +69,7 @@ class _Entry(BaseModel):
     caller: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$")
     policies: list[str] = Field(min_length=1)
     allow_uri_fetch: bool = False
+    pin_variant: bool = False
 
 
 def token_digest(token: str) -> str:
@@ -103,7 +108,10 @@ def parse_tokens(data: object, *, source: str, policies: Iterable[str]) -> dict[
                 f"which this gateway does not have ({', '.join(sorted(known))})"
             )
         callers[bytes.fromhex(digest)] = Caller(
-            name=entry.caller, policies=frozenset(entry.policies), allow_uri_fetch=entry.allow_uri_fetch
+            name=entry.caller,
+            policies=frozenset(entry.policies),
+            allow_uri_fetch=entry.allow_uri_fetch,
+            pin_variant=entry.pin_variant,
         )
     return callers
 
@@ -175,10 +183,17 @@ class Authenticator:
             raise Unauthenticated("unknown bearer token: check the token, or ask the gateway's operator")
         return found
 
-    def authorize(self, caller: Caller | None, policy: str, media_uri: str = "") -> None:
-        """PERMISSION_DENIED unless `caller` may use `policy` (and fetch `media_uri` if http(s))."""
+    def authorize(self, caller: Caller | None, policy: str, media_uri: str = "", variant: str = "") -> None:
+        """PERMISSION_DENIED unless `caller` may use `policy` (and fetch `media_uri` if http(s),
+        and pin the model `variant` if one is asked for)."""
         if caller is None:
             return
+        if variant and not caller.pin_variant:
+            raise PermissionDenied(
+                f"caller {caller.name!r} may not pin the model variant (options.variant={variant!r}); "
+                "only evaluation callers may (tokens file: pin_variant: true)",
+                caller=caller.name,
+            )
         if not caller.may_use(policy):
             allowed = ", ".join(sorted(caller.policies))
             raise PermissionDenied(
@@ -209,6 +224,7 @@ def _new(args: argparse.Namespace) -> int:
             "caller": args.caller,
             "policies": args.policy or ["default"],
             "allow_uri_fetch": args.allow_uri_fetch,
+            "pin_variant": args.pin_variant,
         }
     }
     print(f"# token for {args.caller} (give it to the caller; it is not stored anywhere):", file=sys.stderr)
@@ -233,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--caller", required=True, help="caller name, shown in logs")
     new.add_argument("--policy", action="append", help="a policy it may use (repeat; '*' = all)")
     new.add_argument("--allow-uri-fetch", action="store_true", help="may send http(s) media_uri")
+    new.add_argument(
+        "--pin-variant", action="store_true", help="may pin the model variant (evaluation callers)"
+    )
     new.set_defaults(run=_new)
     digest = commands.add_parser("digest", help="sha256 digest of a token read from stdin")
     digest.set_defaults(run=_digest)

@@ -129,6 +129,13 @@ class PermissionDenied(GatewayError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class FailedPrecondition(GatewayError):
+    """The request is valid but the gateway is not set up to serve it (e.g. a pinned canary
+    variant where no service has a canary)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class Unauthenticated(GatewayError):
     code = grpc.StatusCode.UNAUTHENTICATED
 

@@ -43,6 +43,7 @@ class ModerationRequest:
     include_transcript: bool = False
     frame_sample_fps: float = 0.0  # 0: the gateway's default
     max_frames: int = 0  # 0: the gateway's default
+    variant: str = ""  # "stable" | "canary": pinned by an evaluation caller; "": routed by request id
 
     @classmethod
     def from_proto(cls, request: pb.ModerateRequest) -> ModerationRequest:
@@ -58,6 +59,7 @@ class ModerationRequest:
             include_transcript=options.include_transcript,
             frame_sample_fps=options.frame_sample_fps,
             max_frames=options.max_frames,
+            variant=options.variant,
         )
 
 

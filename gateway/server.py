@@ -121,7 +121,7 @@ class ModerationService(pb_grpc.ModerationServicer):
             policy = validate_request(
                 request, media, self.policies, self.config.default_policy, streamed=streamed
             )
-            self.auth.authorize(caller, policy.name, request.media_uri)
+            self.auth.authorize(caller, policy.name, request.media_uri, request.options.variant)
             validated_s = time.monotonic() - started
 
             async def compute() -> tuple[pb.Verdict, RequestContext]:

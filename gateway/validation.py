@@ -115,6 +115,9 @@ def _validate_captions(captions: Sequence[pb.CaptionCue]) -> None:
             raise _bad(f"captions[{i}]", f"end_ms ({cue.end_ms}) is before start_ms ({cue.start_ms})")
 
 
+PINNABLE_VARIANTS = ("", "stable", "canary")
+
+
 def _validate_options(options: pb.ModerateOptions) -> None:
     fps = options.frame_sample_fps
     if not math.isfinite(fps) or fps < 0:
@@ -122,3 +125,5 @@ def _validate_options(options: pb.ModerateOptions) -> None:
     for i, modality in enumerate(options.skip_modalities):
         if modality not in _MODALITIES:
             raise _bad(f"options.skip_modalities[{i}]", f"{modality} is not AUDIO, VISUAL or TEXT")
+    if options.variant not in PINNABLE_VARIANTS:
+        raise _bad("options.variant", f"must be 'stable', 'canary' or empty, got {options.variant[:32]!r}")

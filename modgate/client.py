@@ -77,6 +77,7 @@ class Options:
     max_frames: int = 0
     include_transcript: bool = False
     skip_modalities: Sequence[str] = ()  # "AUDIO", "VISUAL", "TEXT"
+    variant: str = ""  # "stable" | "canary": pin the model variant (evaluation callers only)
 
     def to_pb(self) -> pb.ModerateOptions:
         unknown = [m for m in self.skip_modalities if m.upper() not in MODALITY_BY_NAME]
@@ -87,6 +88,7 @@ class Options:
             max_frames=self.max_frames,
             include_transcript=self.include_transcript,
             skip_modalities=[MODALITY_BY_NAME[m.upper()] for m in self.skip_modalities],
+            variant=self.variant,
         )
 
 

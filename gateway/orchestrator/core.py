@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.cost import media_cost
-from gateway.errors import EmptyMedia
+from gateway.errors import EmptyMedia, FailedPrecondition
 from gateway.fusion import Fused, State
 from gateway.job import ModerationJob
 from gateway.media.limits import StreamsOverLimit
@@ -39,6 +39,7 @@ from gateway.orchestrator.shadow import Shadows
 from gateway.orchestrator.text_work import TextScorer
 from gateway.orchestrator.verdict import fuse_request, observe, verdict_proto
 from gateway.upstreams.config import SERVICES, OrchestrationSettings
+from gateway.upstreams.routing import Route
 from gateway.upstreams.services import ServicePool
 from modgate.banks.rules import ExactFinding
 from modgate.policy import Modality
@@ -69,10 +70,10 @@ class Orchestrator:
         await asyncio.gather(*(p.aclose() for p in self.pools.values()))
 
     async def run(self, job: ModerationJob) -> pb.Verdict:
+        routes = self._routes(job)
         exact = self.exact.lookup(job) if self.exact is not None else []
         if any(finding.short_circuit for finding in exact):
             return short_circuit_verdict(job, exact)
-        routes = {s: self.pools[s].route(job.ctx.request_id) for s in SERVICES}
         fanout = FanOut(self.calls, job, routes)
         try:
             media = await self._split(job, fanout)
@@ -90,6 +91,15 @@ class Orchestrator:
         fused = with_coverage(fused, not_moderated(media), self.streams_over_limit)
         job.ctx.fusion_record = fused_record(fanout.state, exact, media, self.streams_over_limit)
         return verdict_proto(job, fused, fanout.state, media)
+
+    def _routes(self, job: ModerationJob) -> dict[str, Route]:
+        pinned = job.request.variant
+        if pinned == "canary" and all(self.pools[s].canary is None for s in SERVICES):
+            raise FailedPrecondition(
+                "options.variant='canary' but no service has a canary upstream in this gateway's "
+                "upstreams file; deploy a canary or pin 'stable'"
+            )
+        return {s: self.pools[s].route(job.ctx.request_id, pinned) for s in SERVICES}
 
     async def _split(self, job: ModerationJob, fanout: FanOut) -> SplitMedia | None:
         if job.media is None:

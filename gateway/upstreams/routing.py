@@ -24,7 +24,11 @@ class Route:
     shadow: bool  # also send a copy to the canary and only record its result
 
 
-def route(request_id: str, canary: CanaryEndpoint | None) -> Route:
+def route(request_id: str, canary: CanaryEndpoint | None, pinned: str = "") -> Route:
+    """The request's route; `pinned` ("stable" | "canary", evaluation callers) overrides the
+    weight and shadow settings: canary wherever one is configured, even at weight 0."""
+    if pinned:
+        return Route("canary" if pinned == "canary" and canary is not None else "stable", False)
     if canary is None or canary.weight <= 0:
         return Route("stable", False)
     chosen = bucket(request_id) < canary.weight

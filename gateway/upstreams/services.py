@@ -39,8 +39,8 @@ class ServicePool:
         self.stable = Upstream(service, "stable", config.stable.url, settings)
         self.canary = Upstream(service, "canary", config.canary.url, settings) if config.canary else None
 
-    def route(self, request_id: str) -> Route:
-        return route(request_id, self.config.canary)
+    def route(self, request_id: str, pinned: str = "") -> Route:
+        return route(request_id, self.config.canary, pinned)
 
     def upstream(self, variant: str) -> Upstream:
         if variant == "canary":

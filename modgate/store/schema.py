@@ -74,3 +74,20 @@ claims = sa.Table(
     sa.Column("claimed_at", sa.Float(53), nullable=False),
     sa.Column("expires_at", sa.Float(53), nullable=False),
 )
+
+# A reviewer's decision on a stored verdict (the review console writes them; `modgate eval
+# --from-reviews` reads them as ground truth). Kept when the verdict is pruned: labels are the
+# training and evaluation data model iteration needs; the verdict_id then resolves to nothing.
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("label_id", sa.String(32), primary_key=True),
+    sa.Column("verdict_id", sa.String(32), nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("labelled_at", sa.Float(53), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # ALLOW | BLOCK
+    sa.Column("category", sa.String(64), nullable=False, server_default=""),  # "" with ALLOW
+    sa.Column("note", sa.Text(), nullable=False, server_default=""),
+)
+sa.Index("ix_labels_verdict_id", labels.c.verdict_id)
+sa.Index("ix_labels_labelled_at", labels.c.labelled_at)

@@ -311,8 +311,12 @@ class VerdictStore:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _connect(self) -> _Connection:
+    def connect(self) -> _Connection:
+        """A connection whose database errors are StoreUnavailable: for the modules that keep
+        their own tables in this store (labels.py)."""
         return _Connection(self.engine)
+
+    _connect = connect
 
     @staticmethod
     def _find(connection: sa.Connection, caller: str, request_id: str) -> VerdictRecord | None:

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bank": ("modgate.banks.cli", "fill, list and export hash banks (PDQ, MD5, SHA-256)"),
     "verdicts": ("modgate.tools.verdicts_cmd", "list, show and prune the stored verdicts"),
     "replay": ("modgate.tools.replay_cmd", "re-fuse stored verdicts under another policy: what would change"),
+    "eval": ("modgate.tools.eval_cmd", "a labelled set through the gateway: precision/recall per category"),
     "canary": ("modgate.tools.canary.cmd", "compare a canary with stable: PROMOTE / HOLD / ROLLBACK"),
 }
 

@@ -119,16 +119,18 @@ class CaptionCue(_message.Message):
     def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ...) -> None: ...
 
 class ModerateOptions(_message.Message):
-    __slots__ = ("frame_sample_fps", "max_frames", "include_transcript", "skip_modalities")
+    __slots__ = ("frame_sample_fps", "max_frames", "include_transcript", "skip_modalities", "variant")
     FRAME_SAMPLE_FPS_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     SKIP_MODALITIES_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     frame_sample_fps: float
     max_frames: int
     include_transcript: bool
     skip_modalities: _containers.RepeatedScalarFieldContainer[Modality]
-    def __init__(self, frame_sample_fps: _Optional[float] = ..., max_frames: _Optional[int] = ..., include_transcript: _Optional[bool] = ..., skip_modalities: _Optional[_Iterable[_Union[Modality, str]]] = ...) -> None: ...
+    variant: str
+    def __init__(self, frame_sample_fps: _Optional[float] = ..., max_frames: _Optional[int] = ..., include_transcript: _Optional[bool] = ..., skip_modalities: _Optional[_Iterable[_Union[Modality, str]]] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class ModerateChunk(_message.Message):
     __slots__ = ("header", "data")

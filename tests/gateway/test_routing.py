@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.upstreams.config import CanaryEndpoint
 from gateway.upstreams.routing import Route, bucket, route
 
@@ -41,3 +43,27 @@ def test_edges_and_shadow() -> None:
     assert all(r.primary == "stable" for r in routes)  # shadow never serves
     mirrored = sum(r.shadow for r in routes) / len(routes)
     assert 0.27 <= mirrored <= 0.33
+
+
+def test_a_pinned_variant_overrides_weight_and_shadow() -> None:
+    from gateway.upstreams.config import CanaryEndpoint
+    from gateway.upstreams.routing import Route, route
+
+    for canary in (
+        CanaryEndpoint(url="http://c", weight=0),
+        CanaryEndpoint(url="http://c", weight=100, shadow=True),
+    ):
+        assert route("any-id", canary, "canary") == Route("canary", False)
+        assert route("any-id", canary, "stable") == Route("stable", False)
+    # No canary for this service: a pinned canary request is served by stable here.
+    assert route("any-id", None, "canary") == Route("stable", False)
+
+
+def test_an_unknown_variant_is_a_bad_field() -> None:
+    from gateway.errors import BadField
+    from gateway.validation import _validate_options
+    from modgate.v1 import moderation_pb2 as pb
+
+    _validate_options(pb.ModerateOptions(variant="canary"))
+    with pytest.raises(BadField, match=r"options\.variant"):
+        _validate_options(pb.ModerateOptions(variant="blue"))
