@@ -143,7 +143,8 @@ class ModerationService(pb_grpc.ModerationServicer):
                 entry = self._entry(request, len(media), request_id, caller, context, started)
                 verdict = await self.ledger.decide(entry, policy, compute)
             status, decision = "OK", verdict.decision
-            metrics.record_served(verdict, time.monotonic() - started)
+            if not request.options.variant:  # a variant pinned by an evaluation caller is no canary sample
+                metrics.record_served(verdict, time.monotonic() - started)
             return verdict
         except GatewayError as exc:
             status = exc.code.name

@@ -154,10 +154,12 @@ class ReplayRow:
 @dataclass(frozen=True)
 class ServedRow:
     """What `modgate canary report` reads of a stored verdict (VerdictStore.scan_served):
-    which variants served it, its decision and times, and the Verdict (per-category scores)."""
+    who asked, which variants served it, its decision and times, and the Verdict (per-category
+    scores)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "verdict_id",
+        "caller",
         "received_at",
         "decided_at",
         "decision",
@@ -166,6 +168,7 @@ class ServedRow:
     )
 
     verdict_id: str
+    caller: str
     received_at: float
     decided_at: float
     decision: str

@@ -1,26 +1,32 @@
 """A deliberately worse copy of the text model, for a text canary that must be rolled back.
 
     from tests.e2e.degraded_text import degraded_text_model, canary_env
-    model_dir = degraded_text_model(tmp_path / "degraded")          # noisy weights (noise 1.0)
+    model_dir = degraded_text_model(tmp_path / "degraded")          # all-MiniLM-L6-v2, 1 layer of 6
+    model_dir = degraded_text_model(tmp_path / "worse", layers=None, noise=1.0)  # 6 noisy layers
     env = {**os.environ, **canary_env(model_dir), "MODGATE_VARIANT": "canary"}   # the text canary's
 
 The copy keeps the tokenizer and pooling files (symlinks to services/text/models.package_model_dir())
-and writes its own weights: each tensor plus Gaussian noise of `noise` times that tensor's
-standard deviation (its sha256, the model version the canary reports, then differs from
-stable's). `layers` (1..6) also writes a config.json with that many transformer layers:
-transformers then loads only the first layers. The text service loads it with
-MODGATE_TEXT_MODEL_PATH=<dir> and MODGATE_TEXT_VERIFY_CHECKSUMS=false (canary_env).
+and writes its own config.json with `layers` transformer layers instead of 6 (None: all 6):
+transformers then loads only the first layers of the same weights, so the embeddings, and
+every semantic score the text service derives from them, drift. `noise` > 0 also writes its
+own weights, each tensor plus Gaussian noise of `noise` times that tensor's standard deviation
+(its sha256, the model version the canary reports, then differs from stable's). The text
+service loads it with MODGATE_TEXT_MODEL_PATH=<dir> and MODGATE_TEXT_VERIFY_CHECKSUMS=false
+(canary_env).
 
-What the default does (`python -m tests.e2e.degraded_text`, 2-core machine, default policy):
-the three violent sentences' violence score 0.94/0.98/0.98 -> 0.42/0.07/0.31 (all under the
-0.5 review threshold), the harassing ones' harassment 1.00/0.00/0.98 -> 0.38/0.38/0.43, benign
-ones gain up to 0.36; mean |change| over every category 0.28. One layer without noise changes
-less (mean 0.06: harassment flips on two of the nine sentences, violence stays flagged).
+How much worse (`python -m tests.e2e.degraded_text`, default policy,
+scores of 3 violent, 3 harassing, 3 benign sentences; mean |change| over every category):
+- layers=1 (the default): 0.06. Harassment flips on 2 of 9 sentences (0.00 -> 1.00 on one,
+  0.98 -> 0.33 on another), violence 0.98 -> 0.75 on one but every violent sentence stays
+  over the 0.5 review threshold; a benign one gains violence 0.09.
+- layers=None, noise=1.0: 0.28. Violence 0.94/0.98/0.98 -> 0.42/0.07/0.31 (all under the
+  review threshold), harassment 1.00/0.98 -> 0.38/0.43, benign ones gain up to 0.36.
+- layers=None, noise=0.5: 0.14; layers=1, noise=0.5: 0.09.
 
 Run as a script, it scores a few violent, harassing and benign sentences with the real model
 and with the copy, in process through the text service's own pipeline, and prints both:
 
-    python -m tests.e2e.degraded_text [--layers N] [--noise 1.0]
+    python -m tests.e2e.degraded_text [--layers 1] [--noise 0.0]      # --layers 0: all 6
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ def canary_env(model_dir: Path) -> dict[str, str]:
     return {"MODGATE_TEXT_MODEL_PATH": str(model_dir), "MODGATE_TEXT_VERIFY_CHECKSUMS": "false"}
 
 
-def degraded_text_model(dest: Path, *, layers: int | None = None, noise: float = 1.0, seed: int = 0) -> Path:
+def degraded_text_model(dest: Path, *, layers: int | None = 1, noise: float = 0.0, seed: int = 0) -> Path:
     """A worse all-MiniLM-L6-v2 in `dest` (created; must not exist or be empty): see the module doc."""
     from services.text.models import package_model_dir
 
@@ -147,8 +153,8 @@ def _compare(layers: int | None, noise: float) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="score sentences with the real and a degraded text model")
-    parser.add_argument("--layers", type=int, default=None, help="transformer layers kept (default: all 6)")
-    parser.add_argument("--noise", type=float, default=1.0, help="weight noise, in standard deviations")
+    parser.add_argument("--layers", type=int, default=1, help="transformer layers kept (0: all 6)")
+    parser.add_argument("--noise", type=float, default=0.0, help="weight noise, in standard deviations")
     args = parser.parse_args()
     os.environ.setdefault("MODGATE_HOME", tempfile.mkdtemp())
-    _compare(args.layers, args.noise)
+    _compare(args.layers or None, args.noise)

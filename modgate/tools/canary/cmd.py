@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "error rates and shadow disagreement come from there (counted since each gateway started)",
     )
     report.add_argument(
+        "--exclude-caller",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave out this caller's verdicts (an evaluation caller's, whose pinned variant is no "
+        "canary sample); repeatable",
+    )
+    report.add_argument(
         "--rules", type=Path, metavar="FILE", help="the rules YAML (default: the packaged rules.yaml)"
     )
     report.add_argument(
@@ -82,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
     except (RulesError, MetricsProblem, StoreProblem) as exc:
         return _undecided(str(exc))
     try:
-        figures = collect(store, args.service, since=args.since, until=args.until)
+        figures = collect(
+            store,
+            args.service,
+            since=args.since,
+            until=args.until,
+            exclude_callers=frozenset(args.exclude_caller),
+        )
     except StoreUnavailable as exc:
         return _undecided(f"{exc}; try again once the store is back")
     finally:

@@ -48,6 +48,7 @@ class StoreFigures:
     variants: dict[str, VariantFigures] = field(default_factory=dict)
     categories: set[str] = field(default_factory=set)  # every category a verdict scored
     unserved: int = 0  # verdicts in the window the service's modality did not serve
+    excluded: int = 0  # verdicts of the callers left out (evaluation callers pinning a variant)
 
     def variant(self, name: str) -> VariantFigures:
         return self.variants.setdefault(name, VariantFigures())
@@ -69,13 +70,24 @@ class StoreFigures:
                 figures.flags[score.category] += 1
 
 
-def collect(store: VerdictStore, service: str, *, since: float | None, until: float | None) -> StoreFigures:
-    """The figures of `service` over the verdicts decided in [since, until]."""
+def collect(
+    store: VerdictStore,
+    service: str,
+    *,
+    since: float | None,
+    until: float | None,
+    exclude_callers: frozenset[str] = frozenset(),
+) -> StoreFigures:
+    """The figures of `service` over the verdicts decided in [since, until], leaving out the
+    verdicts of `exclude_callers` (the store does not keep whether a variant was pinned)."""
     if service not in SERVICE_MODALITY:
         raise ValueError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
     figures = StoreFigures(service, since, until)
     for name in (STABLE, CANARY):
         figures.variant(name)
     for row in store.scan_served(since=since, until=until):
-        figures.add(row)
+        if row.caller in exclude_callers:
+            figures.excluded += 1
+        else:
+            figures.add(row)
     return figures

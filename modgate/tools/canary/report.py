@@ -91,6 +91,7 @@ def report_json(store: StoreFigures, metrics: MetricFigures | None, outcome: Out
         "rollback_categories": outcome.rollback_categories,
         "variants": {side: _variant_json(store.variant(side), categories) for side in SIDES},
         "unserved": store.unserved,
+        "excluded": store.excluded,
         "checks": [
             {
                 "name": c.name,

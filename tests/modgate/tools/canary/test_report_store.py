@@ -143,9 +143,19 @@ def test_the_same_model_promotes_and_a_thin_canary_holds(store_url: str, tmp_pat
     rates = {"violence": 0.1, "harassment": 0.1, "spam": 0.05}
     write(store_url, traffic("stable", 600, rates, seed=1) + traffic("canary", 300, rates, seed=2))
     assert report(tmp_path, "--store-url", store_url)[0] == 0
+    # An evaluation caller pinned the canary on a set of violent texts: left out, it changes nothing.
+    pinned = [
+        dataclasses.replace(r, caller="eval-bot") for r in traffic("canary", 200, {"violence": 0.9}, seed=3)
+    ]
+    write(store_url, pinned)
+    assert report(tmp_path, "--store-url", store_url)[0] == 2
+    code, document = report(tmp_path, "--store-url", store_url, "--exclude-caller", "eval-bot")
+    assert code == 0 and document["excluded"] == 200 and document["variants"]["canary"]["requests"] == 300
     rules = tmp_path / "rules.yaml"
     rules.write_text("min_requests: 400\n")
-    code, document = report(tmp_path, "--store-url", store_url, "--rules", str(rules))
+    code, document = report(
+        tmp_path, "--store-url", store_url, "--rules", str(rules), "--exclude-caller", "eval-bot"
+    )
     assert code == 1 and document["decision"] == "HOLD"
 
 
