@@ -186,8 +186,9 @@ def test_variant_pinning_is_for_evaluation_callers_only(
 @pytest.fixture(scope="module")
 def text_canaries(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Two text canaries: the same model as stable, and one made worse on purpose (1 of its 6
-    transformer layers; tests/e2e/degraded_text.py)."""
-    degraded = degraded_text_model(tmp_path_factory.mktemp("degraded") / "model", layers=1)
+    transformer layers, Gaussian noise of one standard deviation on every weight tensor;
+    tests/e2e/degraded_text.py)."""
+    degraded = degraded_text_model(tmp_path_factory.mktemp("degraded") / "model", layers=1, noise=1.0)
     urls = {}
     for name, extra in (("same", {}), ("degraded", canary_env(degraded))):
         port = free_port()
