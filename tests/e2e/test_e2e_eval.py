@@ -17,9 +17,10 @@ import pytest
 from gateway.auth import token_digest
 from modgate.client import ModerationClient, ModerationError, Options
 from modgate.store import StoreSettings, VerdictStore
+from modgate.store.labels import ReviewLabel, add_label
 from modgate.tools.stack import free_port, service_spec
 from modgate.v1 import moderation_pb2 as pb
-from tests.e2e.conftest import QUIET_ENV, Gateway, Services
+from tests.e2e.conftest import QUIET_ENV, Gateway, Services, metric_value
 from tests.e2e.degraded_text import canary_env, degraded_text_model
 from tests.eval_set import write_eval_set
 
@@ -160,6 +161,26 @@ def test_eval_report_equals_a_brute_force_recount_of_the_stored_verdicts(
     diff = (out / "thresholds.diff").read_text()
     assert diff.startswith("--- a/default.yaml") and "-tuned" in diff
 
+    # --from-reviews: reviewers' labels on 40 of those stored verdicts are the ground truth.
+    store = VerdictStore.open(StoreSettings(url=store_url))
+    try:
+        by_content = {r.content_id: r.verdict_id for r in store.scan()}
+        reviewed = sorted(labels)[::9][:40]
+        for item_id in reviewed:
+            label = labels[item_id]
+            decision = "ALLOW" if label == "benign" else "BLOCK"
+            category = "" if label == "benign" else label
+            add_label(store, ReviewLabel(by_content[item_id], "reviewer-1", decision, category))
+    finally:
+        store.close()
+    from_reviews = modgate_eval("--from-reviews", "--store-url", store_url, "--out", tmp_path / "reviews")
+    assert from_reviews.returncode == 0, from_reviews.stderr[-3000:]
+    review_run = json.loads((tmp_path / "reviews" / "report.json").read_text())["runs"][0]
+    assert review_run["name"] == "reviews" and review_run["figures"]["items"] == len(reviewed) == 40
+    recount = brute_force({i: labels[i] for i in reviewed}, stored_verdicts(store_url))
+    assert review_run["figures"]["flagged_vs_benign"]["f1"] == pytest.approx(recount["f1"], abs=1e-12)
+    assert {i["label"] for i in review_run["items"]} == {labels[i] for i in reviewed}
+
 
 def test_variant_pinning_is_for_evaluation_callers_only(
     services: Services, start_gateway: Callable[..., Gateway], tokens_file: Path
@@ -231,6 +252,15 @@ def test_compare_rolls_back_a_worse_text_canary_and_promotes_the_same_model(
         assert done.returncode == 0, done.stderr[-3000:]
         assert comparison["recommendation"] == "PROMOTE" and comparison["changed"] == []
         assert all(d["delta"] == 0 for d in comparison["deltas"]), comparison["deltas"]
+        # Pinned evaluation calls stay out of the per-variant counters Prometheus rolls out by;
+        # product traffic (routed: weight 0 -> stable) is counted.
+        assert metric_value(gateway.metrics(), "modgate_gateway_verdicts_total", service="text") == 0
+        with ModerationClient(gateway.target, token=PRODUCT_TOKEN, timeout_s=30) as product:
+            for i in range(3):
+                product.moderate_text(f"Lovely picnic in the park, day {i}")
+        counters = gateway.metrics()
+        assert metric_value(counters, "modgate_gateway_verdicts_total", service="text", variant="stable") == 3
+        assert metric_value(counters, "modgate_gateway_verdicts_total", service="text", variant="canary") == 0
     else:
         assert done.returncode == 2, done.stderr[-3000:]
         assert comparison["recommendation"] == "ROLLBACK"
