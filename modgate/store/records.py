@@ -40,6 +40,27 @@ class PolicyStamp:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """A small JPEG of a frame that VISUAL evidence points at (for the review console)."""
+
+    frame_index: int  # the sampled frame's index in the request (SplitMedia.frames)
+    time_ms: int
+    width: int
+    height: int
+    jpeg: bytes
+    stream_index: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["jpeg"] = base64.b64encode(self.jpeg).decode("ascii")
+        return values
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Thumbnail:
+        return cls(**{**values, "jpeg": base64.b64decode(values["jpeg"])})
+
+
+@dataclass(frozen=True)
 class VerdictRecord:
     verdict_id: str
     caller: str
@@ -56,6 +77,9 @@ class VerdictRecord:
     models: dict[str, dict[str, str]]  # modality -> {name, version, variant}
     fusion: dict[str, Any]  # gateway/orchestrator/record.py's document
     verdict: bytes  # the modgate.v1.Verdict as sent
+    # Evidence frames' thumbnails: written with the verdict, read with VerdictStore.thumbnails()
+    # (a record read back from the store has none here).
+    thumbnails: tuple[Thumbnail, ...] = ()
 
     def _fields(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies `fusion` (tens of KB of nested lists), which
@@ -66,6 +90,7 @@ class VerdictRecord:
         """The `verdicts` row (the policy document goes to `policies`)."""
         values = self._fields()
         policy = values.pop("policy")
+        values.pop("thumbnails")
         values.update(policy_name=policy.name, policy_version=policy.version, policy_digest=policy.digest)
         values["fusion"] = encode_fusion(self.fusion)
         return values
@@ -96,6 +121,7 @@ class VerdictRecord:
         values = self._fields()
         values["policy"] = asdict(self.policy)
         values["verdict"] = base64.b64encode(self.verdict).decode("ascii")
+        values["thumbnails"] = [t.to_json() for t in self.thumbnails]
         return json.dumps(values, separators=(",", ":"))
 
     @classmethod
@@ -103,6 +129,7 @@ class VerdictRecord:
         values = json.loads(line)
         values["verdict"] = base64.b64decode(values["verdict"])
         values["policy"] = PolicyStamp(**values["policy"])
+        values["thumbnails"] = tuple(Thumbnail.from_json(t) for t in values.get("thumbnails", ()))
         return cls(**values)
 
 

@@ -91,3 +91,45 @@ labels = sa.Table(
 )
 sa.Index("ix_labels_verdict_id", labels.c.verdict_id)
 sa.Index("ix_labels_labelled_at", labels.c.labelled_at)
+
+# The review console (modgate/console/). A lease: the reviewer working a verdict until
+# expires_at; another reviewer cannot claim it before then (one row per verdict: the insert is
+# the claim, so two reviewers racing for it cannot both win).
+review_leases = sa.Table(
+    "review_leases",
+    metadata,
+    sa.Column("verdict_id", sa.String(32), primary_key=True),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("claimed_at", sa.Float(53), nullable=False),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+)
+
+# Every console action (login, claim, view, reveal, decide, export, refused attempts): who, when,
+# on what. Never content: `detail` holds ids, categories and outcomes, not text or media.
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("audit_id", sa.String(32), primary_key=True),
+    sa.Column("at", sa.Float(53), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default=""),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("verdict_id", sa.String(32), nullable=False, server_default=""),
+    sa.Column("detail", Json, nullable=False),
+)
+sa.Index("ix_audit_at", audit.c.at)
+sa.Index("ix_audit_verdict_id", audit.c.verdict_id)
+
+# Small JPEGs of the frames a verdict's VISUAL evidence points at (never other frames): what a
+# reviewer needs to see, blurred until revealed. Deleted with their verdict by pruning.
+thumbnails = sa.Table(
+    "thumbnails",
+    metadata,
+    sa.Column("verdict_id", sa.String(32), primary_key=True),
+    sa.Column("frame_index", sa.Integer(), primary_key=True),
+    sa.Column("stream_index", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("time_ms", sa.Integer(), nullable=False),
+    sa.Column("width", sa.Integer(), nullable=False),
+    sa.Column("height", sa.Integer(), nullable=False),
+    sa.Column("jpeg", sa.LargeBinary(), nullable=False),
+)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from modgate.store.config import StoreSettings
 from modgate.store.engine import create_engine, migrate
-from modgate.store.records import ReplayRow, ServedRow, VerdictRecord, VerdictSummary
-from modgate.store.schema import claims, policies, verdicts
+from modgate.store.records import ReplayRow, ServedRow, Thumbnail, VerdictRecord, VerdictSummary
+from modgate.store.schema import claims, policies, review_leases, thumbnails, verdicts
 
 
 class StoreUnavailable(RuntimeError):
@@ -215,11 +215,20 @@ class VerdictStore:
                     "first_seen": record.decided_at,
                 },
             )
-        return connection.execute(self._insert_verdict, record.row()).first() is not None
+        new = connection.execute(self._insert_verdict, record.row()).first() is not None
+        if new and record.thumbnails:
+            connection.execute(
+                thumbnails.insert(),
+                [{"verdict_id": record.verdict_id, **asdict(t)} for t in record.thumbnails],
+            )
+        return new
 
     def prune(self, *, older_than: float) -> int:
         """Delete verdicts decided before `older_than` (Unix seconds) and stale claims."""
         with self._connect() as connection:
+            old = sa.select(verdicts.c.verdict_id).where(verdicts.c.decided_at < older_than)
+            connection.execute(thumbnails.delete().where(thumbnails.c.verdict_id.in_(old)))
+            connection.execute(review_leases.delete().where(review_leases.c.expires_at < time.time()))
             deleted = connection.execute(verdicts.delete().where(verdicts.c.decided_at < older_than)).rowcount
             connection.execute(claims.delete().where(claims.c.expires_at < time.time() - 3600))
             connection.commit()
@@ -233,6 +242,19 @@ class VerdictStore:
             if row is None:
                 return None
             return VerdictRecord.from_row(row, self._document(connection, row.policy_digest))
+
+    def thumbnails(self, verdict_id: str) -> list[Thumbnail]:
+        """The evidence-frame thumbnails stored with a verdict, in frame order."""
+        query = (
+            sa.select(thumbnails)
+            .where(thumbnails.c.verdict_id == verdict_id)
+            .order_by(thumbnails.c.frame_index)
+        )
+        with self._connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            Thumbnail(**{name: row._mapping[name] for name in Thumbnail.__dataclass_fields__}) for row in rows
+        ]
 
     def policy_document(self, digest: str) -> dict[str, Any] | None:
         with self._connect() as connection:
