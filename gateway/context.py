@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ class RequestContext:
     # What fusion used (gateway/orchestrator/record.py), set by the pipeline that fused: the
     # verdict store keeps it with the verdict, replay re-fuses from it.
     fusion_record: dict[str, Any] | None = None
+    # The frames sampled from the media (gateway/media/types.SampledFrame), kept for the
+    # ledger's evidence thumbnails (gateway/ledger/thumbnails.py); () without video.
+    frames: Sequence[Any] = ()
 
     @staticmethod
     def new_request_id() -> str:

@@ -39,9 +39,10 @@ from gateway.errors import AlreadyExists, DeadlineExceeded, Unavailable
 from gateway.ledger.entry import LedgerEntry
 from gateway.ledger.group_commit import GroupCommit
 from gateway.ledger.records import record_of, stamp, stored_answer
+from gateway.ledger.thumbnails import evidence_thumbnails
 from modgate.policy import Policy, StoreUnavailableAction
 from modgate.store import Claimed, Decided, StoreSettings, StoreUnavailable, VerdictRecord, VerdictStore
-from modgate.store.records import PolicyStamp
+from modgate.store.records import PolicyStamp, Thumbnail
 from modgate.store.spool import VerdictSpool
 from modgate.v1 import moderation_pb2 as pb
 
@@ -120,6 +121,16 @@ class VerdictLedger:
         await self._sleep_within(entry, self.settings.claim_poll_s)
         return None
 
+    def _thumbnails(self, verdict: pb.Verdict, ctx: RequestContext | None) -> tuple[Thumbnail, ...]:
+        if not self.settings.thumbnails or ctx is None or not ctx.frames:
+            return ()
+        return evidence_thumbnails(
+            verdict,
+            ctx.frames,
+            max_side=self.settings.thumbnail_max_side,
+            limit=self.settings.thumbnails_per_verdict,
+        )
+
     def _claim(self, store: VerdictStore, entry: LedgerEntry, owner: str) -> Any:
         lease = max(entry.remaining_s(), 0.0) + CLAIM_MARGIN_S
         return store.claim(entry.caller, entry.request_id, owner, entry.digest, lease)
@@ -139,7 +150,7 @@ class VerdictLedger:
         *,
         owner: str | None,
     ) -> pb.Verdict:
-        record = record_of(entry, verdict, ctx, self._stamp(policy))
+        record = record_of(entry, verdict, ctx, self._stamp(policy), self._thumbnails(verdict, ctx))
         try:
             stored = await self._group.commit(record, owner)
         except StoreUnavailable as exc:

@@ -9,7 +9,7 @@ from gateway.fusion import DECISION_NAMES
 from gateway.ledger.entry import LedgerEntry
 from gateway.orchestrator.record import models_of, unfused_record
 from modgate.policy import Policy
-from modgate.store.records import PolicyStamp, VerdictRecord, new_verdict_id
+from modgate.store.records import PolicyStamp, Thumbnail, VerdictRecord, new_verdict_id
 from modgate.v1 import moderation_pb2 as pb
 
 UNFUSED_REASON = "no fusion: the gateway's pipeline fused nothing (split_only mode, or a test pipeline)"
@@ -20,7 +20,11 @@ def stamp(policy: Policy) -> PolicyStamp:
 
 
 def record_of(
-    entry: LedgerEntry, verdict: pb.Verdict, ctx: RequestContext | None, policy: PolicyStamp
+    entry: LedgerEntry,
+    verdict: pb.Verdict,
+    ctx: RequestContext | None,
+    policy: PolicyStamp,
+    thumbnails: tuple[Thumbnail, ...] = (),
 ) -> VerdictRecord:
     """The record of a verdict about to be sent; gives the verdict its id and decision time
     first, so the stored copy is byte for byte what the caller gets."""
@@ -45,6 +49,7 @@ def record_of(
         models=models_of(fusion),
         fusion=fusion,
         verdict=verdict.SerializeToString(),
+        thumbnails=thumbnails,
     )
 
 

@@ -83,6 +83,7 @@ class Orchestrator:
             await fanout.wait()
         finally:
             fanout.cancel()  # a no-op after wait(); on any error or cancellation, stops every call
+        job.ctx.frames = media.frames if media is not None else ()
         fused = fuse_request(fanout.state, job.ctx)
         observe(fanout.state, job.ctx, routes)
         # Shadows are judged on what the models decided; both sides saw the same streams.

@@ -15,6 +15,10 @@ BankSettings.
                                     $MODGATE_HOME/verdict-spool
     MODGATE_STORE_SQLITE_SYNCHRONOUS  NORMAL (survives a killed process: the default) or FULL
                                     (also survives power loss, one fsync per commit)
+    MODGATE_STORE_THUMBNAILS        false: keep no evidence-frame thumbnails (the review
+                                    console then shows the evidence without pictures)
+    MODGATE_STORE_THUMBNAIL_MAX_SIDE, MODGATE_STORE_THUMBNAILS_PER_VERDICT
+                                    their size (px, longest side) and how many per verdict
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ class StoreSettings(BaseSettings):
     pool_size: int = Field(default=8, ge=1)
     # A duplicate of a request being decided elsewhere polls for its verdict this often.
     claim_poll_s: float = Field(default=0.02, gt=0)
+    # Small JPEGs of the frames VISUAL evidence points at, for the review console: only those
+    # frames (a reviewer needs to see what was flagged, the store must not become a media
+    # archive), ~5 KB each at 160 px.
+    thumbnails: bool = True
+    thumbnail_max_side: int = Field(default=160, ge=32, le=512)
+    thumbnails_per_verdict: int = Field(default=8, ge=0, le=64)
 
     @property
     def is_sqlite(self) -> bool:
