@@ -18,12 +18,14 @@ PREFIXES = {
     "speech": "MODGATE_SPEECH_",
     "vision": "MODGATE_VISION_",
     "text": "MODGATE_TEXT_",
+    "console": "MODGATE_CONSOLE_",
 }
 PACKAGES = {
     "gateway": "gateway",
     "speech": "services/speech",
     "vision": "services/vision",
     "text": "services/text",
+    "console": "modgate/console",
 }
 # Read outside the settings classes, by modgate/telemetry/config.py (the variant becomes a span attribute).
 SHARED_ELSEWHERE = {"MODGATE_TRACING_ENABLED", "MODGATE_ENVIRONMENT", "MODGATE_VARIANT"}
@@ -35,7 +37,7 @@ SHARED_EVERYWHERE = {"MODGATE_POLICY_DIR"}
 BANK_READERS = {"gateway", "vision"}
 # The verdict store: modgate/store/config.py StoreSettings, embedded in GatewayConfig. With SQLite the
 # chart sets MODGATE_HOME (the store's default file is $MODGATE_HOME/verdicts.db), read by that module.
-STORE_READERS = {"gateway"}
+STORE_READERS = {"gateway", "console"}
 STORE_HOME = "MODGATE_HOME"
 
 
