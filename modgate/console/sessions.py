@@ -98,11 +98,15 @@ def csrf_ok(session: Session | None, presented: str | None) -> bool:
     return session is not None and bool(presented) and hmac.compare_digest(session.csrf, str(presented))
 
 
-def same_origin(origin: str | None, referer: str | None, expected: str) -> bool:
-    """A form POST came from our own pages: its Origin (or, without one, its Referer's origin)
-    is ours. Neither header: refused (every current browser sends Origin on a POST)."""
-    if origin:
+def same_origin(origin: str | None, fetch_site: str | None, referer: str | None, expected: str) -> bool:
+    """A form POST came from our own pages. Its Origin when the browser names one; under
+    Referrer-Policy: no-referrer a browser sends `Origin: null` and no Referer, so then its
+    Sec-Fetch-Site (which no page can forge) must say same-origin; without either, the
+    Referer's origin. None of them: refused (every current browser sends one)."""
+    if origin and origin != "null":
         return origin.rstrip("/") == expected
+    if fetch_site:
+        return fetch_site == "same-origin"
     if referer:
         parts = urlsplit(referer)
         return f"{parts.scheme}://{parts.netloc}" == expected

@@ -113,8 +113,9 @@ async def checked_form(request: Request) -> dict[str, str]:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     session = session_of(request)
+    headers = request.headers
     origin_ok = same_origin(
-        request.headers.get("origin"), request.headers.get("referer"), expected_origin(request)
+        headers.get("origin"), headers.get("sec-fetch-site"), headers.get("referer"), expected_origin(request)
     )
     if not origin_ok or not csrf_ok(session, fields.get(CSRF_FIELD)):
         audit_refusal(request, current_user(request), "post_refused", {"origin_ok": origin_ok})

@@ -86,6 +86,12 @@ def test_form_posts_without_the_csrf_token_or_from_another_site_are_refused(
         claim, data={"csrf_token": alice.csrf}, headers={"referer": "https://evil.example/page"}
     )
     assert cross_referer.status_code == 403
+    # Under Referrer-Policy: no-referrer browsers send Origin: null; then Sec-Fetch-Site decides.
+    null_cross = alice.http.post(
+        claim, data={"csrf_token": alice.csrf}, headers={"origin": "null", "sec-fetch-site": "cross-site"}
+    )
+    null_bare = alice.http.post(claim, data={"csrf_token": alice.csrf}, headers={"origin": "null"})
+    assert (null_cross.status_code, null_bare.status_code) == (403, 403)
     assert {name: r.status_code for name, r in attempts.items()} == dict.fromkeys(attempts, 403)
     # Another user's CSRF token is no good either (it is per session).
     bob = client()
@@ -98,9 +104,12 @@ def test_form_posts_without_the_csrf_token_or_from_another_site_are_refused(
         refused = connection.execute(
             sa.select(audit.c.actor).where(audit.c.action == "post_refused")
         ).scalars()
-        assert list(refused).count("alice") == 7
-    # The same POST from the console's own page works.
-    assert alice.post(claim).status_code == 303
+        assert list(refused).count("alice") == 9
+    # The same POST from the console's own page works (also as a browser sends it there).
+    same = alice.http.post(
+        claim, data={"csrf_token": alice.csrf}, headers={"origin": "null", "sec-fetch-site": "same-origin"}
+    )
+    assert same.status_code == 303
 
 
 def test_headers_cookie_and_no_content_in_logs_or_urls(
