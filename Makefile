@@ -14,12 +14,14 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 # draw on-screen text for the OCR tests (modgate/tools/mediagen/overlay.py names each file);
 # postgresql gives the verdict store tests a real server (modgate/tools/pgserver.py runs initdb +
 # pg_ctl from /usr/lib/postgresql/<version>/bin on a temp dir; Debian's own cluster is not used).
-APT_PACKAGES := espeak-ng fonts-dejavu-core fonts-liberation fonts-noto-core fonts-freefont-ttf postgresql
+# chromium + chromium-driver: the review console's browser tests (tests/console_browser.py).
+APT_PACKAGES := espeak-ng fonts-dejavu-core fonts-liberation fonts-noto-core fonts-freefont-ttf postgresql \
+  chromium chromium-driver
 $(VENV)/.apt-stamp:
 	@command -v espeak-ng >/dev/null && [ -f /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf ] \
 	  && [ -f /usr/share/fonts/truetype/freefont/FreeSans.ttf ] \
 	  && [ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] \
-	  && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
+	  && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -x /usr/bin/chromedriver ] \
 	  && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "installing $(APT_PACKAGES) (apt)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
 	@mkdir -p $(VENV) && touch $@
