@@ -18,6 +18,7 @@ VISION_PORT = 3002
 TEXT_PORT = 3003
 TRACE_STORE_PORT = 4318  # OTLP/HTTP, the standard port
 TRACE_STORE_GRPC_PORT = 4317  # OTLP/gRPC, the standard port (the store serves it with --grpc-port)
+CONSOLE_PORT = 8080  # the review console (HTTP); `modgate up` only, not in DEFAULT_PORTS
 
 # Process name -> port, as `modgate up --<name>-port` names them.
 DEFAULT_PORTS: dict[str, int] = {
@@ -44,6 +45,7 @@ TRACE_STORE_URL = http_url(TRACE_STORE_PORT)
 TRACE_STORE_GRPC_URL = http_url(TRACE_STORE_GRPC_PORT)
 
 __all__ = [
+    "CONSOLE_PORT",
     "DEFAULT_PORTS",
     "GATEWAY_PORT",
     "GATEWAY_TARGET",

@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("modgate.tools.replay_cmd", "re-fuse stored verdicts under another policy: what would change"),
     "eval": ("modgate.tools.eval_cmd", "a labelled set through the gateway: precision/recall per category"),
     "canary": ("modgate.tools.canary.cmd", "compare a canary with stable: PROMOTE / HOLD / ROLLBACK"),
+    "console": (
+        "modgate.console.serve",
+        "the review console: web pages for the REVIEW queue (127.0.0.1:8080)",
+    ),
 }
 
 

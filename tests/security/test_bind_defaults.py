@@ -80,3 +80,15 @@ def test_local_stack_starts_everything_on_localhost() -> None:
         listen = process.spec.env.get("MODGATE_GATEWAY_LISTEN")
         if listen is not None:
             assert listen.rsplit(":", 1)[0] == LOCAL, name
+
+
+def test_review_console_listens_on_localhost_by_default() -> None:
+    from modgate.console.config import ConsoleSettings
+    from modgate.tools.stack import StackConfig
+    from modgate.tools.stack.specs import stack_specs
+
+    settings = ConsoleSettings()
+    assert (settings.host, settings.port, settings.secure_cookies) == (LOCAL, 8080, False)
+    specs = stack_specs(StackConfig(console_port=8080, home=Path("/nonexistent")))
+    [console] = [s for s in specs if s.name == "console"]
+    assert console.env["MODGATE_CONSOLE_HOST"] == LOCAL

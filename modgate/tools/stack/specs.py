@@ -2,7 +2,8 @@
 
 :func:`stack_specs` turns a :class:`StackConfig` into the processes `modgate up` starts, in
 order: the trace store (optional), the three model services (`bentoml serve`), the gateway
-(`python -m gateway`). The single-process builders (:func:`service_spec`,
+(`python -m gateway`), the review console (`python -m modgate.console`, when a port is given:
+`modgate up` gives 8080). The single-process builders (:func:`service_spec`,
 :func:`gateway_spec`, :func:`trace_store_spec`) are also what tests use to start one process.
 """
 
@@ -44,6 +45,8 @@ class StackConfig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     # Text of the upstreams file; default: the three local services at the ports above.
     upstreams_yaml: str | None = None
+    # The review console's port; None: no console (`modgate up` runs one unless --no-console).
+    console_port: int | None = None
 
     @property
     def upstreams_file(self) -> Path:
@@ -127,6 +130,31 @@ def trace_store_spec(
     )
 
 
+def console_spec(
+    port: int,
+    *,
+    trace_db: Path,
+    host: str = HOST,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+    name: str = "console",
+) -> ProcessSpec:
+    """`python -m modgate.console` on host:port over the same verdict store as the gateway
+    (MODGATE_STORE_URL, else the SQLite file under MODGATE_HOME)."""
+    return ProcessSpec(
+        name=name,
+        argv=[python, "-m", "modgate.console"],
+        port=port,
+        ready=http_ready(f"{http_url(port, host)}/readyz"),
+        env={
+            "MODGATE_CONSOLE_HOST": host,
+            "MODGATE_CONSOLE_PORT": str(port),
+            "MODGATE_CONSOLE_TRACE_DB": str(trace_db),
+            **(env or {}),
+        },
+    )
+
+
 def stack_specs(config: StackConfig) -> list[ProcessSpec]:
     """The stack's processes in start order, each with the environment it runs with."""
     ports = config.ports
@@ -163,6 +191,8 @@ def stack_specs(config: StackConfig) -> list[ProcessSpec]:
             **where,
         )
     )
+    if config.console_port is not None:
+        specs.append(console_spec(config.console_port, trace_db=config.trace_db, env=env("console"), **where))
     return specs
 
 

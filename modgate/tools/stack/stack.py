@@ -65,13 +65,22 @@ class Stack:
     def metrics_url(self) -> str:
         return f"{http_url(self.config.ports['metrics'], self.config.host)}/metrics"
 
+    @property
+    def console_url(self) -> str | None:
+        port = self.config.console_port
+        return None if port is None else http_url(port, self.config.host)
+
+    def _ports(self) -> dict[str, int]:
+        extra = {} if self.config.console_port is None else {"console": self.config.console_port}
+        return {**self.config.ports, **extra}
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def check_ports(self) -> None:
         """Refuse to start on a busy port, naming who holds it and how to clear it."""
         busy = [
             describe_holder(name, port, holder)
-            for name, port in self.config.ports.items()
+            for name, port in self._ports().items()
             if (name != "traces" or self.config.trace_store) and port_in_use(port, self.config.host)
             for holder in port_holders(port, self.config.host)
         ]

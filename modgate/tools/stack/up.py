@@ -13,7 +13,7 @@ import signal
 import sys
 from types import FrameType
 
-from modgate.ports import DEFAULT_PORTS
+from modgate.ports import CONSOLE_PORT, DEFAULT_PORTS
 from modgate.tools.stack.process import free_port
 from modgate.tools.stack.specs import StackConfig
 from modgate.tools.stack.stack import Stack, StackError, StackInterrupted
@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{name}-port", type=int, default=port, help=f"{name} port (default {port}; 0 = any free)"
         )
     parser.add_argument("--no-trace-store", action="store_true", help="do not run the local trace store")
+    parser.add_argument(
+        "--console-port",
+        type=int,
+        default=CONSOLE_PORT,
+        help=f"review console port (default {CONSOLE_PORT}; 0 = any free)",
+    )
+    parser.add_argument("--no-console", action="store_true", help="do not run the review console")
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -42,7 +49,8 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
     return StackConfig(
         ports=ports,
         trace_store=not args.no_trace_store,
-        env={name: dict(env) for name in ("traces", "speech", "vision", "text", "gateway")},
+        env={name: dict(env) for name in ("traces", "speech", "vision", "text", "gateway", "console")},
+        console_port=None if args.no_console else (args.console_port or free_port()),
     )
 
 
@@ -63,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         stack.start(timeout_s=args.timeout, say=_say, should_stop=lambda: bool(received))
         _say(
             f"stack ready: gateway {stack.gateway_target}, metrics {stack.metrics_url}, "
-            f"state {stack.state_path}. Try `modgate moderate --gateway {stack.gateway_target} FILE`. "
+            f"state {stack.state_path}"
+            + (f", review console {stack.console_url}" if stack.console_url else "")
+            + f". Try `modgate moderate --gateway {stack.gateway_target} FILE`. "
             "A process that dies is restarted; Ctrl-C stops everything."
         )
         policy = RestartPolicy(ready_timeout_s=args.timeout, unhealthy_restart_s=args.timeout)
