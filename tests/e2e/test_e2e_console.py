@@ -4,7 +4,7 @@ AUDIO / VISUAL / TEXT evidence marks at their times, reveals the evidence frame'
 blocks it for violence; the label and the audit trail are in the store; a second reviewer
 cannot claim it. Screenshots go to $MODGATE_TEST_ARTIFACTS/console-e2e (or a temp folder).
 
-The policy is the default one with every BLOCK threshold at 0.99 ("review-first": a new market
+The policy is the default one with every BLOCK threshold at 1.0 ("review-first": a new market
 where every flag goes to a human), so the threat is REVIEW, not BLOCK; the services of this
 module load it (the session's services hold the default policy)."""
 
@@ -47,8 +47,8 @@ pytestmark = [
     pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing())),
 ]
 
-THREAT = "I know where you live and I am going to hurt you."
-ON_SCREEN = "Double your bitcoin in 24 hours"
+THREAT = "I found out where you live, and you are going to get hurt."
+ON_SCREEN = "Earn money fast from home, no experience"
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def review_first(tmp_path_factory: pytest.TempPathFactory) -> Path:
     policy = yaml.safe_load((DEFAULT_POLICY_DIR / "default.yaml").read_text(encoding="utf-8"))
     policy["version"] = f"{policy['version']}-review-first"
     for category in policy["categories"].values():
-        category["thresholds"]["block"] = 0.99
+        category["thresholds"]["block"] = 1.0
     (directory / "default.yaml").write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
     return directory
 
@@ -125,33 +125,33 @@ def test_a_reviewer_blocks_a_moderated_video_from_the_queue_in_chromium(
 
     tokens = write_tokens(tmp_path / "tokens.yaml", {"rita": "reviewer", "sam": "reviewer"})
     artifacts = artifacts_dir("console-e2e")
-    with ConsoleProcess(store_url, tmp_path / "tokens.yaml", log_path=tmp_path / "console.log") as console:
-        with chromium(artifacts) as driver:
-            login(driver, console.url, tokens["rita"])
-            screenshot(driver, artifacts, "queue")
-            assert open_first_item(driver) == verdict.verdict_id
-            marks = timeline_marks(driver)
-            by_modality = {m["modality"]: m for m in marks}
-            assert {"AUDIO", "VISUAL"} <= set(by_modality), marks
-            assert abs(by_modality["AUDIO"]["start_ms"] - audio[0].start_ms) <= 1
-            assert abs(by_modality["AUDIO"]["start_ms"] - 4500) <= 1500
-            assert abs(by_modality["VISUAL"]["start_ms"] - 1000) <= 1500
-            duration = verdict.media.duration_ms
-            assert by_modality["AUDIO"]["percent"] == pytest.approx(100 * audio[0].start_ms / duration, abs=1)
-            frame = thumbs[0].frame_index
-            assert "blur" in thumbnail_filter(driver, frame)
-            reveal_thumbnail(driver, frame)
-            assert "blur" not in thumbnail_filter(driver, frame)
-            screenshot(driver, artifacts, "item")
-            # A second reviewer, meanwhile, cannot take the item rita holds.
-            claim = httpx.post(
-                f"{console.url}/api/v1/items/{verdict.verdict_id}/claim",
-                headers={"authorization": f"Bearer {tokens['sam']}"},
-                timeout=10,
-            )
-            assert claim.status_code == 409, claim.text
-            decide(driver, "BLOCK", category="violence", note="threat in the audio at 0:04")
-            screenshot(driver, artifacts, "decided")
+    console_process = ConsoleProcess(store_url, tmp_path / "tokens.yaml", log_path=tmp_path / "console.log")
+    with console_process as console, chromium(artifacts) as driver:
+        login(driver, console.url, tokens["rita"])
+        screenshot(driver, artifacts, "queue")
+        assert open_first_item(driver) == verdict.verdict_id
+        marks = timeline_marks(driver)
+        assert {"AUDIO", "VISUAL"} <= {m["modality"] for m in marks}, marks
+        # The threat's mark sits where the gateway heard it (spoken from 4.5 s), on a timeline
+        # as long as the media; the on-screen text's where it was shown (1 s to 3 s).
+        [spoken] = [m for m in marks if m["modality"] == "AUDIO" and m["start_ms"] == audio[0].start_ms][:1]
+        assert abs(spoken["start_ms"] - 4500) <= 1500 and spoken["shown"]
+        assert spoken["percent"] == pytest.approx(100 * audio[0].start_ms / verdict.media.duration_ms, abs=1)
+        assert any(abs(m["start_ms"] - 1000) <= 1500 for m in marks if m["modality"] == "VISUAL"), marks
+        frame = thumbs[0].frame_index
+        assert "blur" in thumbnail_filter(driver, frame)
+        reveal_thumbnail(driver, frame)
+        assert "blur" not in thumbnail_filter(driver, frame)
+        screenshot(driver, artifacts, "item")
+        # A second reviewer, meanwhile, cannot take the item rita holds.
+        claim = httpx.post(
+            f"{console.url}/api/v1/items/{verdict.verdict_id}/claim",
+            headers={"authorization": f"Bearer {tokens['sam']}"},
+            timeout=10,
+        )
+        assert claim.status_code == 409, claim.text
+        decide(driver, "BLOCK", category="violence", note="threat in the audio at 0:04")
+        screenshot(driver, artifacts, "decided")
 
     store = VerdictStore.open(StoreSettings(url=store_url))
     try:
