@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import sys
 from collections.abc import Iterable
@@ -34,20 +33,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import PermissionDenied, Unauthenticated
+from modgate.tokenfile import MAX_TOKEN_CHARS, TokensFileError, parse_entries, token_digest
 
 log = logging.getLogger("gateway.auth")
 
 ANY_POLICY = "*"
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-# Longer tokens are refused before hashing (a bearer token is a few dozen characters).
-MAX_TOKEN_CHARS = 1024
-
-
-class TokensFileError(ValueError):
-    """A tokens file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +65,6 @@ class _Entry(BaseModel):
     pin_variant: bool = False
 
 
-def token_digest(token: str) -> str:
-    """The hex digest a tokens file stores for `token`."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def parse_tokens(data: object, *, source: str, policies: Iterable[str]) -> dict[bytes, Caller]:
     """Raw SHA-256 digest -> Caller, validated against the policies the gateway has."""
     known = set(policies)
@@ -86,21 +74,9 @@ def parse_tokens(data: object, *, source: str, policies: Iterable[str]) -> dict[
             "(see `python -m gateway.auth new --help`)"
         )
     callers: dict[bytes, Caller] = {}
-    for number, (key, value) in enumerate(data.items(), start=1):
-        digest = str(key).strip().lower()
-        if not _DIGEST.match(digest):
-            # The key is not echoed: it may be a token pasted in by mistake.
-            raise TokensFileError(
-                f"tokens file {source}: the key of entry {number} is not a sha256 hex digest; store "
-                "sha256(token) (python -m gateway.auth digest), never the token itself"
-            )
-        try:
-            entry = _Entry.model_validate(value)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '<entry>'}: {e['msg']}" for e in exc.errors()
-            )
-            raise TokensFileError(f"tokens file {source}: entry {digest[:12]}...: {problems}") from None
+    for digest, entry in parse_entries(
+        data, _Entry, source=source, digest_hint="python -m gateway.auth digest"
+    ):
         unknown = sorted(set(entry.policies) - known - {ANY_POLICY})
         if unknown:
             raise TokensFileError(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import re
 import secrets
 import sys
 import threading
@@ -32,17 +31,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-MAX_TOKEN_CHARS = 1024
+from modgate.tokenfile import MAX_TOKEN_CHARS, TokensFileError, parse_entries, token_digest
 
 
 class Role(StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
-
-
-class TokensFileError(ValueError):
-    """A tokens file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +57,6 @@ class _Entry(BaseModel):
     role: Role
 
 
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def parse_tokens(data: object, *, source: str) -> dict[str, User]:
     """Hex digest -> User."""
     if data is None:
@@ -77,21 +67,7 @@ def parse_tokens(data: object, *, source: str) -> dict[str, User]:
             "(see `python -m modgate.console.users new --help`)"
         )
     users: dict[str, User] = {}
-    for number, (key, value) in enumerate(data.items(), start=1):
-        digest = str(key).strip().lower()
-        if not _DIGEST.match(digest):
-            # The key is not echoed: it may be a token pasted in by mistake.
-            raise TokensFileError(
-                f"tokens file {source}: the key of entry {number} is not a sha256 hex digest; store "
-                "sha256(token), never the token itself"
-            )
-        try:
-            entry = _Entry.model_validate(value)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '<entry>'}: {e['msg']}" for e in exc.errors()
-            )
-            raise TokensFileError(f"tokens file {source}: entry {digest[:12]}...: {problems}") from None
+    for digest, entry in parse_entries(data, _Entry, source=source):
         users[digest] = User(name=entry.user, role=entry.role, digest=digest)
     return users
 
