@@ -57,8 +57,13 @@ def _entry_json(e: queue.QueueEntry) -> dict[str, Any]:
 
 def _queue(request: Request, flt: queue.QueueFilter) -> dict[str, Any]:
     c = console(request)
-    entries = queue.queue_page(c.store, flt, limit=c.settings.page_size)
-    return {"filter": flt.to_dict(), "items": [_entry_json(e) for e in entries]}
+    size = c.settings.page_size
+    entries = queue.queue_page(c.store, flt, limit=size)
+    return {
+        "filter": flt.to_dict(),
+        "items": [_entry_json(e) for e in entries[:size]],
+        "more": len(entries) > size,
+    }
 
 
 @router.get("/queue")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from modgate.console import actions, queue
@@ -37,11 +37,17 @@ def home(request: Request) -> Response:
 
 
 @router.get("/queue")
-def queue_page(request: Request, user: PageUser) -> Response:
+def queue_page(
+    request: Request, user: PageUser, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+) -> Response:
+    """The queue, `page` by page (a page number is all the URL holds: the filter stays in the
+    session)."""
     c = console(request)
     flt = queue.QueueFilter.from_dict(session_of(request).queue_filter)
-    entries = queue.queue_page(c.store, flt, limit=c.settings.page_size)
-    return render(request, "queue.html", {"entries": entries, "filter": flt, "me": user.name})
+    size = c.settings.page_size
+    entries = queue.queue_page(c.store, flt, limit=size, skip=(page - 1) * size)
+    context = {"entries": entries[:size], "filter": flt, "me": user.name, "page": page}
+    return render(request, "queue.html", {**context, "more": len(entries) > size})
 
 
 @router.post("/queue/filter")

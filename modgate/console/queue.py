@@ -81,15 +81,21 @@ class QueueEntry:
 
 
 def queue_page(
-    store: VerdictStore, flt: QueueFilter, *, limit: int, now: float | None = None
+    store: VerdictStore, flt: QueueFilter, *, limit: int, skip: int = 0, now: float | None = None
 ) -> list[QueueEntry]:
+    """Entries skip .. skip+limit of the filtered queue (limit + 1 are read: the caller tells
+    from the extra one whether a next page exists, and shows `limit`)."""
     now = time.time() if now is None else now
     out: list[QueueEntry] = []
+    matched = 0
     for row in _candidates(store, flt, now):
         entry = _entry(row, flt)
-        if entry is not None:
+        if entry is None:
+            continue
+        matched += 1
+        if matched > skip:
             out.append(entry)
-            if len(out) >= limit:
+            if len(out) > limit:
                 break
     leases = leases_of(store, [e.verdict_id for e in out])
     return [QueueEntry(**{**e.__dict__, "lease": leases.get(e.verdict_id)}) for e in out]

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from modgate.store import VerdictStore
 from modgate.store.labels import labelled_verdicts
 from modgate.store.schema import audit, review_leases
+from tests.console_process import ConsoleProcess
 from tests.modgate.console.client import Reviewer
 from tests.modgate.console.records import Stored
 
@@ -130,3 +132,25 @@ def test_an_expired_lease_may_be_taken_over_and_a_holder_may_release(
     assert root.post(f"/items/{item}/release").status_code == 303
     assert alice.post(f"/items/{item}/claim").status_code == 303
     assert ("root", "release") in audit_actions(store, item)
+
+
+def test_the_queue_pages_by_number_with_the_filter_kept_in_the_session(
+    tmp_path: Path, store_path: str, stored: Stored, tokens: dict[str, str]
+) -> None:
+    size = 2
+    pages = [stored.queue_order[i : i + size] for i in range(0, len(stored.queue_order), size)]
+    assert len(pages) >= 2
+    env = {"MODGATE_CONSOLE_PAGE_SIZE": str(size)}
+    tokens_file = tmp_path / "console-tokens.yaml"
+    with ConsoleProcess(store_path, tokens_file, log_path=tmp_path / "paged.log", env=env) as console:
+        alice = Reviewer(console.url)
+        try:
+            alice.login(tokens["alice"])
+            for number, expected in enumerate(pages, start=1):
+                page = alice.get(f"/queue?page={number}")
+                assert re.findall(r'data-verdict-id="([0-9a-f]{32})"', page.text) == expected, number
+                assert ('rel="next"' in page.text) == (number < len(pages))
+                assert ('rel="prev"' in page.text) == (number > 1)
+            assert alice.get("/queue?page=0").status_code == 422
+        finally:
+            alice.close()
