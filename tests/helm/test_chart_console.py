@@ -5,8 +5,8 @@ refusals: a store the console cannot reach, missing Secrets."""
 from __future__ import annotations
 
 import pytest
-from modgate.console.config import ConsoleSettings
 
+from modgate.console.config import ConsoleSettings
 from tests.helm.chart import (
     containers,
     env_of,
