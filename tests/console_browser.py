@@ -78,9 +78,13 @@ def chromium(artifacts: Path, *, width: int = 1280, height: int = 1600) -> Itera
 
 
 def _wait_for(driver: Any, condition: Any) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S).until(condition)
+    # A form POST reloads the page: an element found just before the new page replaced the old
+    # one goes stale; the condition is simply asked again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, WAIT_S, ignored_exceptions=ignored).until(condition)
 
 
 def login(driver: Any, url: str, token: str) -> None:

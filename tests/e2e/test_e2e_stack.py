@@ -133,7 +133,8 @@ def test_modgate_up_heals_killed_services_and_leaves_nothing_after_sigint(
     up: UpProcess, benign: Sample
 ) -> None:
     state = up.wait(lambda s: s["status"] == "ready", 400, "ready")
-    assert set(state["processes"]) == {"traces", "speech", "vision", "text", "gateway"}
+    # `modgate up` runs the review console too (--no-console leaves it out).
+    assert set(state["processes"]) == {"traces", "speech", "vision", "text", "gateway", "console"}
     assert state["supervisor_pid"] == up.popen.pid
 
     verdict = _moderate(up, None, timeout_s=30)
