@@ -99,7 +99,9 @@ def test_killed_process_group_is_restarted_and_its_orphan_swept(fake_service: Ma
     _until(lambda: watch.phase == "ready" and watch.restarts == 1, 30, "restarted", supervisor.tick)
     assert alive([old_worker]) == []  # swept (a zombie until PID 1 reaps it holds nothing)
     assert fake_service.pid != old_leader and fake_service.spec.ready()
-    assert [e.kind for e in supervisor.events] == ["died", "restarting", "ready"]
+    # worker_exited may come first: a tick saw the kill take the workers before the leader.
+    kinds = [e.kind for e in supervisor.events if not e.kind.startswith("worker_")]
+    assert kinds == ["died", "restarting", "ready"], supervisor.events
     assert "killed by SIGKILL; restarting in 0 s (failure 1 of 3 in a row)" in said[0]
     assert supervisor.state()["speech"] == {
         "status": "ready",
@@ -285,7 +287,10 @@ def test_a_supervised_stack_restarts_reports_and_stops_everything(tmp_path: Path
         state = read_state(stack.state_path)
         assert state is not None and state["stack_id"] == stack.marker.stack_id
         assert state["processes"]["speech"]["restarts"] == 1 and state["processes"]["text"]["restarts"] == 0
-        assert [e["kind"] for e in state["events"]] == ["died", "restarting", "ready"]
+        # A tick between the kill and the leader's death may first see its workers gone
+        # (worker_exited): an observation of the same kill, not another failure.
+        kinds = [e["kind"] for e in state["events"] if not e["kind"].startswith("worker_")]
+        assert kinds == ["died", "restarting", "ready"], state["events"]
         assert orphans and alive(orphans) == []
         everything = [psutil.Process(pid) for pid in stack.marked_pids()]
         assert len(everything) == 4  # two leaders, two workers (in sessions of their own)
