@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from statistics import NormalDist
 from typing import Any
 
 from modgate.policy import Policy
+from modgate.tools.canary.stats import wilson
 from modgate.tools.evaluate.metrics import ratio
 from modgate.tools.evaluate.runner import ScoredItem
 
 
 def wilson_low(successes: int, total: int, confidence: float) -> float:
-    """The one-sided lower bound of a binomial proportion (Wilson score interval)."""
-    if total == 0:
-        return 0.0
-    z = NormalDist().inv_cdf(confidence)
-    p = successes / total
-    centre = p + z * z / (2 * total)
-    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return (centre - spread) / (1 + z * z / total)
+    """The one-sided lower bound of a binomial proportion: the low end of the two-sided Wilson
+    interval at 2 * confidence - 1 (modgate/tools/canary/stats.py); 0 without items."""
+    return wilson(successes, total, 2 * confidence - 1).low if total else 0.0
 
 
 def split_halves(results: Sequence[ScoredItem]) -> tuple[list[ScoredItem], list[ScoredItem]]:
