@@ -64,6 +64,7 @@ def settings_for(config: dict[str, str], threads: int) -> SpeechSettings:
         threads=threads,
         beam_size=1,
         device="cpu",
+        multilingual_model="",
     )
 
 

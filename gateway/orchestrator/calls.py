@@ -139,6 +139,7 @@ class ServiceCalls:
             model=model,
             variant=routes["speech"].primary,
             items=round(sum(r.audio_seconds for r in results) * 1000),
+            languages=",".join(r.language for r in results),
         )
         if not all(r.model.calibrated for r in results):
             outcome.state = State.UNCALIBRATED
@@ -171,7 +172,9 @@ class ServiceCalls:
         self.shadows.send(state, "speech", speech_route, speak, stream_index=track.stream_index)
         result = await self._call("speech", speech_route.primary, "speech", ctx, speak, deadline)
         # Kept even if scoring it fails: the caller may have asked for the transcript.
-        state.segments.extend(TrackSegment(track.stream_index, seg) for seg in result.segments)
+        state.segments.extend(
+            TrackSegment(track.stream_index, seg, result.language) for seg in result.segments
+        )
         items = transcript_items(result.segments, track.stream_index)
         if not items:
             return result, []

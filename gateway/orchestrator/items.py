@@ -93,6 +93,7 @@ def transcript_proto(segments: list[TrackSegment]) -> list[pb.TranscriptSegment]
             avg_logprob=s.segment.avg_logprob,
             no_speech_prob=s.segment.no_speech_prob,
             stream_index=max(0, s.stream_index),
+            language=s.language,
         )
         for s in segments
     ]

@@ -84,6 +84,7 @@ def _outcome(outcome: ModalityOutcome) -> dict[str, Any]:
         "variant": outcome.variant,
         "items": outcome.items,
         "ocr_frames": list(outcome.ocr_frames),
+        "languages": outcome.languages,
     }
 
 
@@ -150,6 +151,7 @@ def fusion_input(document: FusionDocument, policy: Policy) -> FusionInput:
             variant=o.variant,
             items=o.items,
             ocr_frames=o.ocr_frames,
+            languages=o.languages,
         )
         for modality, o in document.outcomes.items()
     }

@@ -29,6 +29,7 @@ class TrackSegment:
 
     stream_index: int
     segment: SpeechSegment
+    language: str = ""
 
 
 @dataclass

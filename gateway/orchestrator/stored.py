@@ -43,6 +43,7 @@ class StoredOutcome(_Stored):
     variant: str
     items: int
     ocr_frames: tuple[int, int]
+    languages: str = ""  # absent from records written before it existed
 
 
 class StoredText(_Stored):

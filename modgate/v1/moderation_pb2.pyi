@@ -220,23 +220,25 @@ class BankMatch(_message.Message):
     def __init__(self, bank: _Optional[str] = ..., entry_id: _Optional[str] = ..., signal_type: _Optional[str] = ..., distance: _Optional[int] = ..., content_id: _Optional[str] = ..., content_ms: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
 
 class TranscriptSegment(_message.Message):
-    __slots__ = ("text", "start_ms", "end_ms", "avg_logprob", "no_speech_prob", "stream_index")
+    __slots__ = ("text", "start_ms", "end_ms", "avg_logprob", "no_speech_prob", "stream_index", "language")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_MS_FIELD_NUMBER: _ClassVar[int]
     END_MS_FIELD_NUMBER: _ClassVar[int]
     AVG_LOGPROB_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROB_FIELD_NUMBER: _ClassVar[int]
     STREAM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     text: str
     start_ms: int
     end_ms: int
     avg_logprob: float
     no_speech_prob: float
     stream_index: int
-    def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., avg_logprob: _Optional[float] = ..., no_speech_prob: _Optional[float] = ..., stream_index: _Optional[int] = ...) -> None: ...
+    language: str
+    def __init__(self, text: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., avg_logprob: _Optional[float] = ..., no_speech_prob: _Optional[float] = ..., stream_index: _Optional[int] = ..., language: _Optional[str] = ...) -> None: ...
 
 class ModalityStatus(_message.Message):
-    __slots__ = ("modality", "state", "reason", "latency_ms", "model", "items", "frames_read", "frames_with_text")
+    __slots__ = ("modality", "state", "reason", "latency_ms", "model", "items", "frames_read", "frames_with_text", "languages")
     MODALITY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +247,7 @@ class ModalityStatus(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     FRAMES_READ_FIELD_NUMBER: _ClassVar[int]
     FRAMES_WITH_TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     modality: Modality
     state: ModalityState
     reason: str
@@ -253,7 +256,8 @@ class ModalityStatus(_message.Message):
     items: int
     frames_read: int
     frames_with_text: int
-    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., state: _Optional[_Union[ModalityState, str]] = ..., reason: _Optional[str] = ..., latency_ms: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., items: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_with_text: _Optional[int] = ...) -> None: ...
+    languages: str
+    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., state: _Optional[_Union[ModalityState, str]] = ..., reason: _Optional[str] = ..., latency_ms: _Optional[int] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., items: _Optional[int] = ..., frames_read: _Optional[int] = ..., frames_with_text: _Optional[int] = ..., languages: _Optional[str] = ...) -> None: ...
 
 class OnScreenText(_message.Message):
     __slots__ = ("text", "start_ms", "end_ms", "confidence", "stream_index")

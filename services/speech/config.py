@@ -92,6 +92,13 @@ class SpeechSettings(BaseSettings):
     max_concurrency: int = Field(default=4, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
     vad_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    # Other languages (services/speech/routing.py): with an English-only model, a second,
+    # multilingual one ("" = none) takes requests whose language hint is not English, and those
+    # without a hint whose English transcript is unsure (mean avg_logprob under foreign_logprob,
+    # or no words from speech): their language is detected among `languages` and decoded again.
+    multilingual_model: str = "base"
+    foreign_logprob: float = Field(default=-0.9, lt=0.0)
+    languages: str = "en,es,pt,fr,de,id,hi,it,nl"
     host: str = HOST
     port: int = Field(default=SPEECH_PORT, ge=1, le=65535)
     # Shared across modgate processes, hence no prefix.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from opentelemetry import trace
@@ -26,6 +27,9 @@ from services.speech.engines import ChunkSegment, ChunkTranscript, SpeechEngine,
 from services.speech.models import resolve
 from services.speech.sentences import sentence_text, split_sentences
 from services.speech.vad import Region, SileroVad, VadParams, pack
+
+if TYPE_CHECKING:
+    from services.speech.routing import RoutedTranscriber
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,21 @@ class Transcriber:
             self._pool = ThreadPoolExecutor(self.engine.parallel, thread_name_prefix="speech-chunk")
         return list(self._pool.map(lambda piece: self.engine.transcribe(piece, language), pieces))
 
+    def detect(self, audio: PcmAudio, candidates: frozenset[str]) -> tuple[str, float] | None:
+        """The language of the first speech window among `candidates` (None: no speech, or an
+        engine that cannot tell)."""
+        detect = getattr(self.engine, "detect", None)
+        if detect is None:
+            return None
+        with self._lock:
+            layouts = [ChunkLayout(group) for group in pack(self.vad.regions(audio))]
+            if not layouts:
+                return None
+            with self._tracer.start_as_current_span(
+                "speech.detect_language", attributes={ATTR_MODEL_ID: self.model_id}
+            ):
+                return detect(layouts[0].audio(audio), candidates)
+
     def check_language(self, language: str | None) -> str | None:
         """Normalise a language hint ("" and "auto" mean detect) or raise AudioError(422)."""
         if language is None:
@@ -126,6 +145,7 @@ class Transcriber:
     def transcribe(self, audio: PcmAudio, language: str | None = None) -> SpeechResult:
         started = time.perf_counter()
         language = self.check_language(language)
+        language_given = language is not None
         timings: dict[str, float] = {}
         attributes = {
             ATTR_MODEL_ID: self.model_id,
@@ -165,6 +185,7 @@ class Transcriber:
             segments=segments,
             language=detected,
             language_probability=round(probability, 4),
+            language_source="hint" if language_given else "model" if self.engine.multilingual else "",
             audio_seconds=round(audio.seconds, 3),
             speech_seconds=round(speech_seconds, 3),
             model=self.model,
@@ -172,7 +193,22 @@ class Transcriber:
         )
 
 
-def build_transcriber(settings: SpeechSettings, tracer: trace.Tracer | None = None) -> Transcriber:
+def build_transcriber(
+    settings: SpeechSettings, tracer: trace.Tracer | None = None
+) -> Transcriber | RoutedTranscriber:
+    """The configured model; with an English-only one and MODGATE_SPEECH_MULTILINGUAL_MODEL, both
+    behind a language router (services/speech/routing.py)."""
+    primary = build_one(settings, tracer)
+    if primary.engine.multilingual or not settings.multilingual_model or settings.model_path is not None:
+        return primary
+    from services.speech.routing import RoutedTranscriber
+
+    other = build_one(settings.model_copy(update={"model": settings.multilingual_model}), tracer)
+    languages = frozenset(code.strip() for code in settings.languages.split(",") if code.strip())
+    return RoutedTranscriber(primary, other, foreign_logprob=settings.foreign_logprob, candidates=languages)
+
+
+def build_one(settings: SpeechSettings, tracer: trace.Tracer | None = None) -> Transcriber:
     """Resolve and verify weights, load the engine and the VAD, and warm the model up."""
     weights = resolve(settings)
     engine = build_engine(settings, weights)

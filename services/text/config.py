@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modgate.policy import DEFAULT_POLICY_DIR
 from modgate.ports import HOST, TEXT_PORT
+from services.text.encoder import EncoderKind
+from services.text.scorer import DEFAULT_SCORER_DIR
 
 HUB_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -32,6 +34,12 @@ class TextSettings(BaseSettings):
     model_source: Literal["auto", "path", "package", "hub"] = "auto"
     hub_model_id: str = HUB_MODEL_ID
     verify_checksums: bool = True
+    # Which sentence encoder(s) run (services/text/encoder.py); the policy's text_scorer must have
+    # been trained on the same one. usem3+minilm measured best (services/text/scorers/REPORT.md).
+    encoder: EncoderKind = "usem3+minilm"
+    usem_path: Path | None = None  # a directory with USE multilingual's sp.model + weights.npz
+    scorer_dir: Path = DEFAULT_SCORER_DIR  # where the policies' text_scorer artifacts are
+    sentences: bool = True  # also score each sentence of a multi-sentence text on its own
 
     # --- request limits (documented in services/text/service.py) ---
     max_items: int = Field(default=256, ge=1)  # more items -> HTTP 413

@@ -73,10 +73,17 @@ def guess_language(text: str) -> str:
     return best
 
 
-def low_confidence_note(language: str) -> str | None:
-    if language in ("en", "und"):
+def low_confidence_note(language: str, trusted: frozenset[str] = frozenset({"en"})) -> str | None:
+    """A note when the scores mean less for `language`: outside `trusted`, the languages the
+    encoder reads and the scorer was trained on (English only for MiniLM and exemplars)."""
+    if language == "und" or language in trusted:
         return None
+    if trusted == {"en"}:
+        return (
+            f"language looks like {language!r}, not English: the semantic model and exemplars are English, "
+            "so semantic scores are low-confidence; word lists still apply"
+        )
     return (
-        f"language looks like {language!r}, not English: the semantic model and exemplars are English, so "
-        "semantic scores are low-confidence; word lists still apply"
+        f"language looks like {language!r}, which the text scorer was not trained on "
+        f"(trained: {', '.join(sorted(trusted))}): scores are lower-confidence; word lists still apply"
     )

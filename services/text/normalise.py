@@ -326,3 +326,29 @@ def chunk_spans(text: str, max_words: int) -> list[Chunk]:
     add_sentence()
     flush_window()
     return chunks
+
+
+def sentence_spans(text: str, max_words: int, *, min_words: int = 3) -> list[Chunk]:
+    """Each sentence (or line) as its own chunk, so one sentence is scored without the others
+    diluting it ("Hello everyone, welcome to my channel. I know where you live."). A fragment
+    of fewer than `min_words` words joins the next sentence; a sentence over `max_words` is cut
+    every max_words words. Returns [] for a text of one sentence (its window says it all)."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    sentences: list[list[tuple[int, int]]] = [[]]
+    for i, (start, end) in enumerate(words):
+        sentences[-1].append((start, end))
+        newline_after = i + 1 < len(words) and "\n" in text[end : words[i + 1][0]]
+        if (_SENTENCE_END.search(text[start:end]) or newline_after) and len(sentences[-1]) >= min_words:
+            sentences.append([])
+    if not sentences[-1]:
+        sentences.pop()
+    elif len(sentences) > 1 and len(sentences[-1]) < min_words:
+        sentences[-2].extend(sentences.pop())
+    if len(sentences) < 2:
+        return []
+    chunks: list[Chunk] = []
+    for sentence in sentences:
+        for begin in range(0, len(sentence), max_words):
+            piece = sentence[begin : begin + max_words]
+            chunks.append(Chunk(piece[0][0], piece[-1][1]))
+    return chunks

@@ -2,7 +2,14 @@
 
 ``prepare`` (clean, truncate, chunk, normalise) -> the caller embeds every chunk (in the service
 through BentoML's batching API, so concurrent requests share forward passes) -> ``finish``
-(semantic scores per chunk, best chunk per category, lexicon and blocklist hits, evidence).
+(scores per chunk, best chunk per category, lexicon, blocklist and code-word hits, evidence).
+
+Chunks: the text's windows of whole sentences (up to ``chunk_words`` words) and, when it has
+more than one sentence, every sentence on its own, so a greeting cannot dilute a threat. A
+category's score is its best chunk's. Scores come from the policy's trained scorer
+(services/text/scorer.py, signal ``classifier``) when it names one, else from similarity to the
+exemplars (services/text/classifier.py, signal ``semantic``); either way the evidence quotes the
+category's nearest exemplar.
 """
 
 from __future__ import annotations
@@ -16,11 +23,22 @@ from modgate.policy import Policy
 from modgate.wire import PolicyRef, TextItem, TextItemResult, TextMatch
 from services.common import policy_ref
 from services.text.classifier import SemanticClassifier
+from services.text.codewords import CodeWordHit, CodeWords
 from services.text.language import guess_language, low_confidence_note
 from services.text.lexicon import Hit, Lexicon
-from services.text.normalise import Folded, WordSegmenter, chunk_spans, count_controls, fold, semantic_text
+from services.text.normalise import (
+    Folded,
+    WordSegmenter,
+    chunk_spans,
+    count_controls,
+    fold,
+    semantic_text,
+    sentence_spans,
+)
+from services.text.scorer import TrainedScorer
 
 Embedder = Callable[[list[str]], np.ndarray]
+ScorerSource = Callable[[Policy], TrainedScorer | None]
 
 
 # --- policies -------------------------------------------------------------------------------
@@ -35,6 +53,12 @@ class PolicyBundle:
     ref: PolicyRef
     classifier: SemanticClassifier
     lexicon: Lexicon
+    scorer: TrainedScorer | None = None
+    codewords: CodeWords = field(default_factory=lambda: CodeWords([]))
+
+    @property
+    def calibrated(self) -> bool:
+        return self.scorer is not None or self.classifier.calibration.fitted
 
 
 # --- items ----------------------------------------------------------------------------------
@@ -59,7 +83,13 @@ class TextModerator:
         chunk_words: int = 40,
         evidence_min_score: float = 0.3,
         segmenter: WordSegmenter | None = None,
+        scorers: ScorerSource | None = None,
+        sentences: bool = True,
+        trusted_languages: frozenset[str] = frozenset({"en"}),
     ) -> None:
+        self.trusted_languages = trusted_languages
+        self.scorers = scorers
+        self.sentences = sentences
         self.max_chars = max_chars
         self.chunk_words = chunk_words
         self.evidence_min_score = evidence_min_score
@@ -77,7 +107,15 @@ class TextModerator:
         classifier = SemanticClassifier(
             categories, policy.neutral.text_exemplars, lambda texts: embed([self.view(t) for t in texts])
         )
-        return PolicyBundle(policy, policy_ref(policy), classifier, Lexicon.for_policy(policy))
+        scorer = self.scorers(policy) if self.scorers is not None else None
+        return PolicyBundle(
+            policy,
+            policy_ref(policy),
+            classifier,
+            Lexicon.for_policy(policy),
+            scorer,
+            CodeWords.for_policy(policy),
+        )
 
     def prepare(self, items: Sequence[TextItem]) -> list[PreparedItem]:
         return [self._prepare_one(item) for item in items]
@@ -101,17 +139,19 @@ class TextModerator:
             notes.append("empty text: nothing to score")
             return PreparedItem(item, text, folded, [], [], "und", notes)
         language = guess_language(folded.original)
-        if (note := low_confidence_note(language)) is not None:
+        if (note := low_confidence_note(language, self.trusted_languages)) is not None:
             notes.append(note)
         chunks: list[tuple[int, int]] = []
         chunk_texts: list[str] = []
-        for chunk in chunk_spans(text, self.chunk_words):
+        windows = chunk_spans(text, self.chunk_words)
+        sentences = sentence_spans(text, self.chunk_words) if self.sentences else []
+        for chunk in [*windows, *sentences]:
             view = self.view(text[chunk.start : chunk.end], all_hashtags=item.source == "hashtag")
-            if view:
+            if view and (chunk.start, chunk.end) not in chunks:
                 chunks.append((chunk.start, chunk.end))
                 chunk_texts.append(view)
-        if len(chunks) > 1:
-            notes.append(f"long text scored in {len(chunks)} windows of up to {self.chunk_words} words")
+        if len(windows) > 1:
+            notes.append(f"long text scored in {len(windows)} windows of up to {self.chunk_words} words")
         return PreparedItem(item, text, folded, chunks, chunk_texts, language, notes)
 
     def finish(
@@ -122,6 +162,12 @@ class TextModerator:
         if embeddings.shape[0] != expected:
             raise ValueError(f"got {embeddings.shape[0]} embeddings for {expected} chunks")
         semantic = bundle.classifier.score(embeddings)
+        names, signal = bundle.classifier.names, "semantic"
+        chunk_matrix = semantic.scores
+        if bundle.scorer is not None:
+            names, signal = bundle.scorer.categories, "classifier"
+            chunk_matrix = bundle.scorer.score(embeddings)
+        exemplar_index = {name: i for i, name in enumerate(bundle.classifier.names)}
         categories = list(bundle.policy.text_categories())
         results: list[TextItemResult] = []
         row = 0
@@ -130,21 +176,28 @@ class TextModerator:
             scores = {name: 0.0 for name in categories}
             matches: list[TextMatch] = []
             if n:
-                chunk_scores = semantic.scores[row : row + n]
+                chunk_scores = chunk_matrix[row : row + n]
                 best_chunk = chunk_scores.argmax(axis=0)
-                for c, name in enumerate(bundle.classifier.names):
+                for c, name in enumerate(names):
+                    if name not in scores:
+                        continue
                     best = int(best_chunk[c])
                     value = float(chunk_scores[best, c])
                     scores[name] = value
                     if value >= self.evidence_min_score:
                         start, end = item.chunks[best]
-                        exemplar = bundle.classifier.exemplar(c, int(semantic.nearest[row + best, c]))
+                        e = exemplar_index.get(name)
+                        exemplar = (
+                            bundle.classifier.exemplar(e, int(semantic.nearest[row + best, e]))
+                            if e is not None
+                            else ""
+                        )
                         matches.append(
                             TextMatch(
                                 category=name,
                                 score=round(value, 4),
-                                signal="semantic",
-                                evidence=f'nearest exemplar: "{exemplar}"',
+                                signal=signal,
+                                evidence=f'nearest exemplar: "{exemplar}"' if exemplar else "trained scorer",
                                 span_start=start,
                                 span_end=end,
                             )
@@ -153,6 +206,9 @@ class TextModerator:
                 for hit in bundle.lexicon.find(item.folded, all_hashtags=item.item.source == "hashtag"):
                     scores[hit.category] = max(scores.get(hit.category, 0.0), hit.score)
                     matches.append(_lexicon_match(hit))
+                for code in bundle.codewords.find(item.text, item.language):
+                    scores[code.category] = max(scores.get(code.category, 0.0), code.score)
+                    matches.append(_codeword_match(code))
             row += n
             matches.sort(key=lambda m: (-m.score, m.span_start or 0))
             results.append(
@@ -180,6 +236,17 @@ def _lexicon_match(hit: Hit) -> TextMatch:
         category=hit.category,
         score=hit.score,
         signal=hit.signal,
+        evidence=hit.evidence,
+        span_start=hit.start,
+        span_end=hit.end,
+    )
+
+
+def _codeword_match(hit: CodeWordHit) -> TextMatch:
+    return TextMatch(
+        category=hit.category,
+        score=hit.score,
+        signal="codeword",
         evidence=hit.evidence,
         span_start=hit.start,
         span_end=hit.end,

@@ -99,10 +99,13 @@ from modgate.wire import TextItem, TextResult, Variant
 from modgate.wire import TextRequest as TextRequestSpec
 from services.common import PolicyStore, RequestError, UnknownPolicyError, check_variant, error_response
 from services.text.config import TextSettings
-from services.text.encoder import Encoder
-from services.text.models import ModelFileError, load_encoder, pick_device, resolve_model
+from services.text.encoder import load_text_encoder, members_of
+from services.text.models import ModelFileError, pick_device, resolve_model
 from services.text.normalise import WordSegmenter
 from services.text.pipeline import PolicyBundle, TextModerator
+from services.text.scorer import scorer_for_policy
+from services.text.train.data import LANGUAGES
+from services.text.usem import resolve_usem
 
 # Read at import: the batching parameters below are fixed when the class is defined.
 SETTINGS = TextSettings()
@@ -112,11 +115,20 @@ try:
     # Fail `bentoml serve` itself, with the fix in the message, rather than a worker that
     # crashes and restarts forever. (Every process that imports this module hashes the ~90 MB
     # of model files: `bentoml serve` and then its worker, which imports it again.)
-    RESOLVED = resolve_model(
-        source=SETTINGS.model_source,
-        model_path=SETTINGS.model_path,
-        hub_model_id=SETTINGS.hub_model_id,
-        verify_checksums=SETTINGS.verify_checksums,
+    RESOLVED = (
+        resolve_model(
+            source=SETTINGS.model_source,
+            model_path=SETTINGS.model_path,
+            hub_model_id=SETTINGS.hub_model_id,
+            verify_checksums=SETTINGS.verify_checksums,
+        )
+        if "minilm" in members_of(SETTINGS.encoder)
+        else None
+    )
+    RESOLVED_USEM = (
+        resolve_usem(SETTINGS.usem_path, verify_checksums=SETTINGS.verify_checksums)
+        if "usem3" in members_of(SETTINGS.encoder)
+        else None
     )
     load_policies(SETTINGS.policy_dir)  # a broken policy directory also stops the start here
 except (ModelFileError, PolicyError) as exc:
@@ -158,15 +170,31 @@ class Text:
         settings = SETTINGS
         self.settings = settings
         device = pick_device(settings.device)
-        model = load_encoder(RESOLVED, device=device, threads=settings.torch_threads())
-        self.encoder = Encoder(
-            model, RESOLVED, device=device, batch_size=settings.encode_batch_size, variant=settings.variant
+        self.encoder = load_text_encoder(
+            settings.encoder,
+            minilm=RESOLVED,
+            usem=RESOLVED_USEM,
+            device=device,
+            threads=settings.torch_threads(),
+            batch_size=settings.encode_batch_size,
+            variant=settings.variant,
         )
         self.moderator = TextModerator(
             max_chars=settings.max_chars,
             chunk_words=settings.chunk_words,
             evidence_min_score=settings.evidence_min_score,
             segmenter=WordSegmenter(self.encoder.vocabulary()),
+            scorers=lambda policy: scorer_for_policy(
+                policy,
+                encoder_kind=settings.encoder,
+                encoder_identity=self.encoder.identity,
+                scorer_dir=settings.scorer_dir,
+                verify_weights=settings.verify_checksums,
+            ),
+            sentences=settings.sentences,
+            trusted_languages=frozenset(LANGUAGES)
+            if "usem3" in members_of(settings.encoder)
+            else frozenset({"en"}),
         )
         # Exemplars of every policy are embedded here, once, and again only when a file changes.
         self.policies: PolicyStore[PolicyBundle] = PolicyStore(
@@ -210,7 +238,9 @@ class Text:
             done = time.perf_counter()
         return TextResult(
             items=results,
-            model=self.encoder.info(calibrated=bundle.classifier.calibration.fitted),
+            model=self.encoder.info(
+                calibrated=bundle.calibrated, scorer=bundle.scorer.version if bundle.scorer else ""
+            ),
             policy=bundle.ref,
             timings_ms={
                 "prepare": round((prepared_at - started) * 1000, 2),

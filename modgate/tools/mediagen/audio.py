@@ -55,13 +55,22 @@ def _require_espeak() -> None:
         )
 
 
-def espeak(text: str, *, rate: int = AUDIO_RATE, words_per_minute: int = 150) -> np.ndarray:
-    """Speech for `text` from espeak-ng, as float32 mono at `rate`."""
+def espeak(text: str, *, rate: int = AUDIO_RATE, words_per_minute: int = 150, voice: str = "") -> np.ndarray:
+    """Speech for `text` from espeak-ng (`voice`: an espeak-ng voice such as "es", "pt-br", "fr";
+    default its English), as float32 mono at `rate`."""
     _require_espeak()
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "speech.wav"
         subprocess.run(
-            ["espeak-ng", "-s", str(words_per_minute), "-w", str(wav_path), text],
+            [
+                "espeak-ng",
+                *(["-v", voice] if voice else []),
+                "-s",
+                str(words_per_minute),
+                "-w",
+                str(wav_path),
+                text,
+            ],
             check=True,
             capture_output=True,
             timeout=60,
@@ -91,7 +100,7 @@ def make_audio(spec: MediaSpec) -> tuple[np.ndarray, tuple[tuple[float, float, s
     signal = np.zeros(n, dtype=np.float32)
     spans = []
     for sentence in spec.speech:
-        voice = espeak(sentence.text)
+        voice = espeak(sentence.text, voice=sentence.voice)
         start = round(sentence.start_s * AUDIO_RATE)
         if start + len(voice) > n:
             raise ValueError(

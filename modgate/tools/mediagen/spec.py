@@ -23,10 +23,12 @@ class Cue:
 
 @dataclass(frozen=True)
 class Speech:
-    """A sentence spoken by espeak-ng starting at start_s."""
+    """A sentence spoken by espeak-ng starting at start_s (`voice`: an espeak-ng voice, "es",
+    "pt-br", "fr"...; empty: English)."""
 
     start_s: float
     text: str
+    voice: str = ""
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,11 @@ class FasterWhisperEngine:
         return ChunkTranscript(
             segments=out, language=info.language, language_probability=float(info.language_probability)
         )
+
+    def detect(self, audio: np.ndarray, candidates: frozenset[str]) -> tuple[str, float] | None:
+        """The most probable of `candidates` for this audio (one Whisper window), or None."""
+        if not self.multilingual:
+            return None
+        _, _, ranked = self._model.detect_language(audio)
+        allowed = [(code, float(p)) for code, p in ranked if code in candidates]
+        return max(allowed, key=lambda kv: kv[1]) if allowed else None

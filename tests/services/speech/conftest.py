@@ -23,6 +23,7 @@ def settings(**overrides: object) -> SpeechSettings:
         "device": "cpu",
         "variant": "stable",
         "allow_download": False,
+        "multilingual_model": "",  # one model: tests of the router build it themselves
     }
     values.update(overrides)
     return SpeechSettings(**values)  # type: ignore[arg-type]
