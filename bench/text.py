@@ -2,7 +2,10 @@
 
 Workload: the 96 short held-out sentences of services/text/data/legacy_heldout.tsv
 (captions/titles of 4-16 words), scored against the default policy. Reports the median items/second over
-``--repeats`` timed runs after a warm-up, all in one invocation on the same machine:
+``--repeats`` timed runs after a warm-up, all in one invocation on the same machine, for two
+configurations of the service: ``before`` (all-MiniLM-L6-v2 + exemplar similarity, one window per
+text: the service until the trained scorer) and ``after`` (the default: USE multilingual +
+MiniLM, the policy's trained scorer, every sentence of a longer text scored too):
 
   encoder   batch of 1       one sentence per forward pass (all-MiniLM-L6-v2 only)
   encoder   batched          all sentences in one call (forward passes of encode_batch_size)
@@ -42,10 +45,13 @@ import httpx
 
 from modgate.policy import DEFAULT_POLICY_DIR, load_policy
 from modgate.wire import TextItem
-from services.text.encoder import Encoder
-from services.text.models import load_encoder, resolve_model
+from services.text.config import TextSettings
+from services.text.encoder import Encoder, load_text_encoder
+from services.text.models import resolve_model
 from services.text.normalise import WordSegmenter, fold
-from services.text.pipeline import TextModerator
+from services.text.pipeline import PolicyBundle, TextModerator
+from services.text.scorer import scorer_for_policy
+from services.text.usem import resolve_usem
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -79,11 +85,26 @@ def median_rate(run: Callable[[], object], items: int, repeats: int, name: str =
     return row
 
 
-def in_process(repeats: int, threads: int) -> dict[str, dict[str, float]]:
-    resolved = resolve_model()
-    encoder = Encoder(load_encoder(resolved, device="cpu", threads=threads), resolved, device="cpu")
-    moderator = TextModerator(segmenter=WordSegmenter(encoder.vocabulary()))
-    bundle = moderator.build_policy(load_policy(DEFAULT_POLICY_DIR / "default.yaml"), encoder.encode)
+CONFIGS = ("before", "after")
+
+
+def _configured(config: str, threads: int) -> tuple[Encoder, TextModerator, PolicyBundle]:
+    policy = load_policy(DEFAULT_POLICY_DIR / "default.yaml")
+    if config == "before":
+        encoder = load_text_encoder("minilm", minilm=resolve_model(), usem=None, threads=threads)
+        moderator = TextModerator(segmenter=WordSegmenter(encoder.vocabulary()), sentences=False)
+    else:
+        kind = TextSettings.model_fields["encoder"].default
+        encoder = load_text_encoder(kind, minilm=resolve_model(), usem=resolve_usem(), threads=threads)
+        moderator = TextModerator(
+            segmenter=WordSegmenter(encoder.vocabulary()),
+            scorers=lambda p: scorer_for_policy(p, encoder_kind=kind, encoder_identity=encoder.identity),
+        )
+    return encoder, moderator, moderator.build_policy(policy, encoder.encode)
+
+
+def in_process(repeats: int, threads: int, config: str) -> dict[str, dict[str, float]]:
+    encoder, moderator, bundle = _configured(config, threads)
     texts = [moderator.view(s) for s, _ in LABELLED]
     items = [TextItem(id=str(i), text=s, source="caption") for i, (s, _) in enumerate(LABELLED)]
     long_text = (" ".join(s for s, _ in LABELLED) * 3)[: moderator.max_chars]
@@ -101,7 +122,19 @@ def in_process(repeats: int, threads: int) -> dict[str, dict[str, float]]:
             lexicon_runs,
         ),
     }
-    return {name: median_rate(run, n, repeats, name) for name, (run, n) in cases.items()}
+    return {
+        f"{config} {name}": median_rate(run, n, repeats, f"{config} {name}")
+        for name, (run, n) in cases.items()
+    }
+
+
+def _before_policy_dir() -> Path:
+    """The default policy without its text_scorer block: the service then scores by exemplars."""
+    directory = Path(tempfile.mkdtemp(prefix="bench-text-policy-"))
+    text = (DEFAULT_POLICY_DIR / "default.yaml").read_text(encoding="utf-8")
+    start = text.index("\ntext_scorer:\n")
+    (directory / "default.yaml").write_text(text[: start + 1], encoding="utf-8")
+    return directory
 
 
 def _free_port() -> int:
@@ -111,7 +144,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_text_service(threads: int) -> Iterator[str]:
+def running_text_service(threads: int, config: str = "after") -> Iterator[str]:
     """`bentoml serve` the text service on a free port for the block; yields its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -125,6 +158,12 @@ def running_text_service(threads: int) -> Iterator[str]:
         "MODGATE_DEVICE": "cpu",
         "MODGATE_TEXT_THREADS": str(threads),
     }
+    if config == "before":
+        env.update(
+            MODGATE_TEXT_ENCODER="minilm",
+            MODGATE_TEXT_SENTENCES="false",
+            MODGATE_POLICY_DIR=str(_before_policy_dir()),
+        )
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     command = [bentoml, "serve", "services.text.service:Text", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
@@ -157,8 +196,8 @@ def running_text_service(threads: int) -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
-    with running_text_service(threads) as url:
+def over_http(repeats: int, threads: int, config: str) -> dict[str, dict[str, float]]:
+    with running_text_service(threads, config) as url:
         sentences = [s for s, _ in LABELLED]
         with httpx.Client(base_url=url, timeout=120) as client:
 
@@ -174,21 +213,23 @@ def over_http(repeats: int, threads: int) -> dict[str, dict[str, float]]:
                     list(pool.map(lambda s: post([s]), sentences))
 
             results = {
-                "http sequential x1": median_rate(
-                    lambda: [post([s]) for s in sentences], len(sentences), repeats, "http sequential x1"
+                f"{config} http sequential x1": median_rate(
+                    lambda: [post([s]) for s in sentences],
+                    len(sentences),
+                    repeats,
+                    f"{config} http sequential x1",
                 ),
-                "http 1 request x64": median_rate(
-                    lambda: post(sentences[:64]), 64, repeats, "http 1 request x64"
+                f"{config} http 1 request x64": median_rate(
+                    lambda: post(sentences[:64]), 64, repeats, f"{config} http 1 request x64"
                 ),
             }
             before = _embed_batches(client)
-            results["http concurrent x1"] = median_rate(
-                concurrent, len(sentences), repeats, "http concurrent x1"
-            )
+            name = f"{config} http concurrent x1"
+            results[name] = median_rate(concurrent, len(sentences), repeats, name)
             after = _embed_batches(client)
             runs = repeats + 1
-            results["http concurrent x1"]["embed_calls_per_run"] = round((after[0] - before[0]) / runs, 1)
-            results["http concurrent x1"]["requests_per_embed_batch"] = round(
+            results[name]["embed_calls_per_run"] = round((after[0] - before[0]) / runs, 1)
+            results[name]["requests_per_embed_batch"] = round(
                 (after[1] - before[1]) / max(after[0] - before[0], 1), 2
             )
         return results
@@ -217,21 +258,31 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    results = in_process(args.repeats, args.threads)
+    results: dict[str, dict[str, float]] = {}
+    for config in CONFIGS:
+        results.update(in_process(args.repeats, args.threads, config))
     if not args.no_http:
-        results.update(over_http(args.repeats, args.threads))
+        for config in CONFIGS:
+            results.update(over_http(args.repeats, args.threads, config))
     load_after = os.getloadavg()
 
     print(f"text service throughput (median of {args.repeats}, {args.threads} torch threads, CPU)")
-    print(f"{'configuration':<24} {'items':>6} {'median s':>9} {'items/s':>9}")
+    print(f"{'configuration':<31} {'items':>6} {'median s':>9} {'items/s':>9}")
     for name, row in results.items():
-        print(f"{name:<24} {row['items']:>6} {row['median_s']:>9.3f} {row['items_per_s']:>9.1f}")
-    concurrent = results.get("http concurrent x1")
-    if concurrent:
-        print(
-            f"concurrent: {concurrent['embed_calls_per_run']} embedding batches per run of "
-            f"{concurrent['items']} requests ({concurrent['requests_per_embed_batch']} requests per batch)"
-        )
+        print(f"{name:<31} {row['items']:>6} {row['median_s']:>9.3f} {row['items_per_s']:>9.1f}")
+    for config in CONFIGS:
+        concurrent = results.get(f"{config} http concurrent x1")
+        if concurrent:
+            print(
+                f"{config} concurrent: {concurrent['embed_calls_per_run']} embedding batches per run of "
+                f"{concurrent['items']} requests "
+                f"({concurrent['requests_per_embed_batch']} requests per batch)"
+            )
+    for name in [n for n in results if n.startswith("after ")]:
+        twin = "before " + name.removeprefix("after ")
+        if twin in results:
+            ratio = results[name]["items_per_s"] / results[twin]["items_per_s"]
+            print(f"after/before {name.removeprefix('after '):<24} {ratio:.2f}x items/s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "benchmark": "text",

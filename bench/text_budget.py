@@ -88,14 +88,14 @@ def cpu_per_kchar(items: int = 8) -> dict[str, float]:
 
     from modgate.policy import DEFAULT_POLICY_DIR, load_policy
     from modgate.wire import TextItem
-    from services.text.encoder import Encoder
-    from services.text.models import load_encoder, resolve_model
+    from services.text.encoder import load_text_encoder
+    from services.text.models import resolve_model
     from services.text.normalise import WordSegmenter
     from services.text.pipeline import TextModerator
 
     torch.set_num_threads(1)
     resolved = resolve_model()
-    encoder = Encoder(load_encoder(resolved, device="cpu", threads=1), resolved, device="cpu")
+    encoder = load_text_encoder("minilm", minilm=resolved, usem=None, threads=1)
     moderator = TextModerator(segmenter=WordSegmenter(encoder.vocabulary()))
     bundle = moderator.build_policy(load_policy(DEFAULT_POLICY_DIR / "default.yaml"), encoder.encode)
     batch = [TextItem(id=str(i), text=caption_text(ITEM_CHARS, i), source="caption") for i in range(items)]

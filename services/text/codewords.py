@@ -103,6 +103,8 @@ class CodeWords:
             for match in entry.pattern.finditer(haystack):
                 if entry.emoji:
                     start, end = kept[match.start()], kept[match.end() - 1] + 1
+                    while end < len(text) and _IGNORED.match(text[end]):  # its trailing selector
+                        end += 1
                 else:
                     start, end = match.start(), match.end()
                 hits.append(

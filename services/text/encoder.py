@@ -109,6 +109,11 @@ class Encoder:
         self._lock = threading.Lock()
 
     @property
+    def name_kind(self) -> str:
+        """The MODGATE_TEXT_ENCODER value this encoder is ("usem3+minilm")."""
+        return "+".join("usem3" if m.name == USEM_NAME else "minilm" for m in self.members)
+
+    @property
     def identity(self) -> dict[str, str]:
         """What a trained scorer records and checks: each member's name -> weights version."""
         return {m.name: m.version for m in self.members}

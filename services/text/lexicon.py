@@ -392,7 +392,13 @@ def _unit_fields(run: list[Unit]) -> tuple[tuple[tuple[str, ...], ...], tuple[in
     return joined.options, joined.positions, False
 
 
+# Ordinary words whose de-inflected stem is a listed term ("spices" -> "spic", a slur).
+_NOT_INFLECTIONS = frozenset({"spices", "spiced", "spicy"})
+
+
 def _deinflect(key: str) -> tuple[str, ...]:
+    if key in _NOT_INFLECTIONS:
+        return ()
     if key.endswith("es") and len(key) > 4:
         return (key[:-1], key[:-2])
     if key.endswith("s") and len(key) > 3:

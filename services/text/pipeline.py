@@ -204,6 +204,8 @@ class TextModerator:
                         )
             if item.folded.text.strip():
                 for hit in bundle.lexicon.find(item.folded, all_hashtags=item.item.source == "hashtag"):
+                    if hit.signal == "lexicon" and item.language not in ("en", "und"):
+                        continue  # better-profanity is English: French "retard", German "Kummer"
                     scores[hit.category] = max(scores.get(hit.category, 0.0), hit.score)
                     matches.append(_lexicon_match(hit))
                 for code in bundle.codewords.find(item.text, item.language):

