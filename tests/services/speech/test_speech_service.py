@@ -155,7 +155,8 @@ BAD_INPUTS: list[tuple[str, Callable[[str], httpx.Response], int, str]] = [
         413,
         f"over the {MAX_AUDIO_SECONDS} s limit",
     ),
-    ("language for tiny.en", lambda u: post(u, b"\x00\x00" * SR, language="de"), 422, "English-only"),
+    # tiny.en with the router (the default): other languages go to Whisper base; unknown codes are refused.
+    ("unknown language", lambda u: post(u, b"\x00\x00" * SR, language="xx"), 422, "is not supported"),
     ("wrong variant", lambda u: post(u, b"\x00\x00" * SR, variant="stable"), 409, "serves variant 'canary'"),
     ("missing dtype", lambda u: post(u, b"\x00\x00" * SR, dtype=None), 400, "dtype"),  # type: ignore[arg-type]
 ]
