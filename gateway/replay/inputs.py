@@ -34,9 +34,11 @@ stale, so only the verdicts that hold such scores are flagged:
     categories.*.vision.min_frames, .min_seconds re-fused      fusion's temporal rule
     categories.*.text <added or removed>       rescan text     the text service's categories
     categories.*.text.description              re-fused        documentation: services/text scores with
-                                                               exemplars, blocklists and profanity only
+                                                               the scorer, exemplars and word lists only
     categories.*.text.exemplars                rescan text     semantic scores and their calibration
     categories.*.text.blocklist.*              rescan text     lexicon scores
+    categories.*.text.codewords                rescan text     code-word scores
+    text_scorer, text_scorer.*                 rescan text     the trained scorer the text scores came from
     neutral.vision_prompts                     rescan frames   calibration anchors
     neutral.text_exemplars                     rescan text     calibration anchors
     profanity.*                                rescan text     lexicon terms, their category and score
@@ -109,6 +111,9 @@ RULES: tuple[Rule, ...] = (
     _rule("categories.*.text.blocklist.terms", (TEXT,), "lexicon scores"),
     _rule("categories.*.text.blocklist.regexes", (TEXT,), "lexicon scores"),
     _rule("categories.*.text.blocklist.score", (TEXT,), "lexicon scores"),
+    _rule("categories.*.text.codewords", (TEXT,), "code-word scores"),
+    _rule("text_scorer", (TEXT,), "the trained text scorer"),
+    _rule("text_scorer.*", (TEXT,), "the trained text scorer (artifact, digest, encoder)"),
     _rule("neutral.vision_prompts", (FRAMES,), "the vision calibration's anchors"),
     _rule("neutral.text_exemplars", (TEXT,), "the text calibration's anchors"),
     _rule("profanity.enabled", (TEXT,), "lexicon terms"),

@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 THREATS = {
     "es": ("es", "Sé dónde vives y esta noche te voy a matar."),
     "pt": ("pt-br", "Eu sei onde você mora e vou te matar hoje à noite."),
-    "fr": ("fr", "Je sais où tu habites et je vais te tuer ce soir."),
+    # espeak-ng French reaches Whisper base badly ("je vais te" -> "je metta tu"); this wording keeps
+    # "je sais où tu habites" (I know where you live) intact, which is the threat the scorer reads.
+    "fr": ("fr", "Je vais te tuer, je sais où tu habites."),
 }
 
 
@@ -54,7 +56,7 @@ def test_a_threat_in_another_language_is_caught_from_the_audio(
     )
     audio = [e for e in verdict.evidence if e.modality == pb.MODALITY_AUDIO]
     assert audio, list(verdict.evidence)
-    assert audio[0].category == "violence"
+    assert audio[0].source == pb.SOURCE_TRANSCRIPT and audio[0].snippet
     [(start_s, _end_s, _words)] = clip.speech_spans
     assert abs(audio[0].start_ms / 1000 - start_s) <= 0.7
     status = audio_status(verdict)
