@@ -4,8 +4,9 @@ Workload: the 96 short held-out sentences of services/text/data/legacy_heldout.t
 (captions/titles of 4-16 words), scored against the default policy. Reports the median items/second over
 ``--repeats`` timed runs after a warm-up, all in one invocation on the same machine, for two
 configurations of the service: ``before`` (all-MiniLM-L6-v2 + exemplar similarity, one window per
-text: the service until the trained scorer) and ``after`` (the default: USE multilingual +
-MiniLM, the policy's trained scorer, every sentence of a longer text scored too):
+text: the service until the trained scorer; the default policy with MODGATE_TEXT_ENCODER=minilm)
+and ``after`` (the default encoder, USE multilingual + MiniLM, and the "multilingual" policy's
+trained scorer, every sentence of a longer text scored too):
 
   encoder   batch of 1       one sentence per forward pass (all-MiniLM-L6-v2 only)
   encoder   batched          all sentences in one call (forward passes of encode_batch_size)
@@ -89,7 +90,7 @@ CONFIGS = ("before", "after")
 
 
 def _configured(config: str, threads: int) -> tuple[Encoder, TextModerator, PolicyBundle]:
-    policy = load_policy(DEFAULT_POLICY_DIR / "default.yaml")
+    policy = load_policy(DEFAULT_POLICY_DIR / ("default.yaml" if config == "before" else "multilingual.yaml"))
     if config == "before":
         encoder = load_text_encoder("minilm", minilm=resolve_model(), usem=None, threads=threads)
         moderator = TextModerator(segmenter=WordSegmenter(encoder.vocabulary()), sentences=False)
@@ -128,15 +129,6 @@ def in_process(repeats: int, threads: int, config: str) -> dict[str, dict[str, f
     }
 
 
-def _before_policy_dir() -> Path:
-    """The default policy without its text_scorer block: the service then scores by exemplars."""
-    directory = Path(tempfile.mkdtemp(prefix="bench-text-policy-"))
-    text = (DEFAULT_POLICY_DIR / "default.yaml").read_text(encoding="utf-8")
-    start = text.index("\ntext_scorer:\n")
-    (directory / "default.yaml").write_text(text[: start + 1], encoding="utf-8")
-    return directory
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -159,11 +151,10 @@ def running_text_service(threads: int, config: str = "after") -> Iterator[str]:
         "MODGATE_TEXT_THREADS": str(threads),
     }
     if config == "before":
-        env.update(
-            MODGATE_TEXT_ENCODER="minilm",
-            MODGATE_TEXT_SENTENCES="false",
-            MODGATE_POLICY_DIR=str(_before_policy_dir()),
-        )
+        # Only the default policy: a service on MiniLM alone refuses the multilingual policy's scorer.
+        policies = Path(tempfile.mkdtemp(prefix="bench-text-policy-"))
+        shutil.copy(DEFAULT_POLICY_DIR / "default.yaml", policies / "default.yaml")
+        env.update(MODGATE_TEXT_ENCODER="minilm", MODGATE_POLICY_DIR=str(policies))
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     command = [bentoml, "serve", "services.text.service:Text", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
@@ -203,7 +194,8 @@ def over_http(repeats: int, threads: int, config: str) -> dict[str, dict[str, fl
 
             def post(texts: list[str]) -> None:
                 body = {
-                    "items": [{"id": str(i), "text": t, "source": "caption"} for i, t in enumerate(texts)]
+                    "policy": "default" if config == "before" else "multilingual",
+                    "items": [{"id": str(i), "text": t, "source": "caption"} for i, t in enumerate(texts)],
                 }
                 response = client.post("/moderate", json=body)
                 response.raise_for_status()

@@ -138,6 +138,19 @@ class Encoder:
         joined = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1) * self._scale
         return np.ascontiguousarray(joined, dtype=np.float32)
 
+    def exemplar_space(self, features: np.ndarray) -> np.ndarray:
+        """MiniLM's unit vectors out of joined features (the exemplar classifier's space), or the
+        features themselves when MiniLM is not a member or the only one."""
+        if len(self.members) == 1 or not any(m.name == MODEL_NAME for m in self.members):
+            return features
+        start = 0
+        for m in self.members:
+            if m.name == MODEL_NAME:
+                part = features[:, start : start + m.dimension]
+                return part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+            start += m.dimension
+        return features
+
     def vocabulary(self) -> list[str]:
         """Whole English words (used to split run-together hashtags): MiniLM's WordPiece vocabulary,
         read from its vocab.txt whether or not MiniLM itself is loaded."""

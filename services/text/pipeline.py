@@ -86,8 +86,12 @@ class TextModerator:
         scorers: ScorerSource | None = None,
         sentences: bool = True,
         trusted_languages: frozenset[str] = frozenset({"en"}),
+        exemplar_space: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.trusted_languages = trusted_languages
+        # The exemplar classifier reads MiniLM's part of the features only (Encoder.exemplar_space),
+        # so a policy without a trained scorer scores exactly as it did before the scorer existed.
+        self.exemplar_space = exemplar_space or (lambda vectors: vectors)
         self.scorers = scorers
         self.sentences = sentences
         self.max_chars = max_chars
@@ -105,7 +109,9 @@ class TextModerator:
     def build_policy(self, policy: Policy, embed: Embedder) -> PolicyBundle:
         categories = {name: rule.exemplars for name, rule in policy.text_categories().items()}
         classifier = SemanticClassifier(
-            categories, policy.neutral.text_exemplars, lambda texts: embed([self.view(t) for t in texts])
+            categories,
+            policy.neutral.text_exemplars,
+            lambda texts: self.exemplar_space(embed([self.view(t) for t in texts])),
         )
         scorer = self.scorers(policy) if self.scorers is not None else None
         return PolicyBundle(
@@ -117,10 +123,16 @@ class TextModerator:
             CodeWords.for_policy(policy),
         )
 
-    def prepare(self, items: Sequence[TextItem]) -> list[PreparedItem]:
-        return [self._prepare_one(item) for item in items]
+    def prepare(self, items: Sequence[TextItem], bundle: PolicyBundle | None = None) -> list[PreparedItem]:
+        """Sentences on their own, and the trained languages, only for a policy with a trained scorer
+        (its training set taught it what a lone sentence looks like; exemplars never saw one)."""
+        scored = bundle is not None and bundle.scorer is not None
+        trusted = self.trusted_languages if scored else frozenset({"en"})
+        return [
+            self._prepare_one(item, sentences=scored and self.sentences, trusted=trusted) for item in items
+        ]
 
-    def _prepare_one(self, item: TextItem) -> PreparedItem:
+    def _prepare_one(self, item: TextItem, *, sentences: bool, trusted: frozenset[str]) -> PreparedItem:
         notes: list[str] = []
         text = item.text
         if len(text) > self.max_chars:
@@ -139,13 +151,12 @@ class TextModerator:
             notes.append("empty text: nothing to score")
             return PreparedItem(item, text, folded, [], [], "und", notes)
         language = guess_language(folded.original)
-        if (note := low_confidence_note(language, self.trusted_languages)) is not None:
+        if (note := low_confidence_note(language, trusted)) is not None:
             notes.append(note)
         chunks: list[tuple[int, int]] = []
         chunk_texts: list[str] = []
         windows = chunk_spans(text, self.chunk_words)
-        sentences = sentence_spans(text, self.chunk_words) if self.sentences else []
-        for chunk in [*windows, *sentences]:
+        for chunk in [*windows, *(sentence_spans(text, self.chunk_words) if sentences else [])]:
             view = self.view(text[chunk.start : chunk.end], all_hashtags=item.source == "hashtag")
             if view and (chunk.start, chunk.end) not in chunks:
                 chunks.append((chunk.start, chunk.end))
@@ -161,7 +172,7 @@ class TextModerator:
         expected = sum(len(p.chunk_texts) for p in prepared)
         if embeddings.shape[0] != expected:
             raise ValueError(f"got {embeddings.shape[0]} embeddings for {expected} chunks")
-        semantic = bundle.classifier.score(embeddings)
+        semantic = bundle.classifier.score(self.exemplar_space(embeddings))
         names, signal = bundle.classifier.names, "semantic"
         chunk_matrix = semantic.scores
         if bundle.scorer is not None:
@@ -228,7 +239,7 @@ class TextModerator:
         self, items: Sequence[TextItem], bundle: PolicyBundle, embed: Embedder
     ) -> list[TextItemResult]:
         """All steps in one call (tests, benchmarks, embedding directly without batching)."""
-        prepared = self.prepare(items)
+        prepared = self.prepare(items, bundle)
         texts = [t for p in prepared for t in p.chunk_texts]
         return self.finish(prepared, embed(texts), bundle)
 

@@ -237,7 +237,7 @@ class Text:
             except UnknownPolicyError as exc:
                 raise RequestError(HTTPStatus.NOT_FOUND, "policy", str(exc)) from None
             span.set_attribute(Attr.POLICY, f"{bundle.ref.name}@{bundle.ref.version}")
-            prepared = await anyio.to_thread.run_sync(self.moderator.prepare, items)
+            prepared = await anyio.to_thread.run_sync(self.moderator.prepare, items, bundle)
             prepared_at = time.perf_counter()
             texts = [text for item in prepared for text in item.chunk_texts]
             span.set_attribute("modgate.windows", len(texts))

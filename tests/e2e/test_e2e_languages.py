@@ -2,7 +2,7 @@
 spoken by espeak-ng in a video are not ALLOW and carry AUDIO evidence; the verdict says which
 language was heard. The gateway passes the request's locale to speech, whose router sends
 non-English audio to Whisper base (services/speech/routing.py); the transcript is scored by the
-text service's multilingual scorer."""
+text service's trained multilingual scorer (policy "multilingual")."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_a_threat_in_another_language_is_caught_from_the_audio(
     voice, text = THREATS[locale.split("-")[0].lower()]
     clip = make_media(spoken(voice, text))
     with gateway.client(timeout_s=120) as client:
-        verdict = client.moderate_file(clip.path, locale=locale, options=Options(include_transcript=True))
+        verdict = client.moderate_file(
+            clip.path, locale=locale, policy="multilingual", options=Options(include_transcript=True)
+        )
 
     assert verdict.decision != pb.DECISION_ALLOW, (
         list(verdict.reasons),
@@ -71,7 +73,9 @@ def test_without_a_locale_the_language_is_detected(
     voice, text = THREATS["es"]
     clip = make_media(spoken(voice, text))
     with gateway.client(timeout_s=120) as client:
-        verdict = client.moderate_file(clip.path, options=Options(include_transcript=True))
+        verdict = client.moderate_file(
+            clip.path, policy="multilingual", options=Options(include_transcript=True)
+        )
     assert verdict.decision != pb.DECISION_ALLOW, [s.text for s in verdict.transcript]
     assert audio_status(verdict).languages == "es"
     assert any(e.modality == pb.MODALITY_AUDIO for e in verdict.evidence)

@@ -191,3 +191,12 @@ def test_gateway_image_matches_the_chart() -> None:
     assert exposed == {values["gateway"]["port"], values["gateway"]["metricsPort"]}
     base_images = [args for name, args in instructions if name == "ARG" and args.startswith("PYTHON_IMAGE=")]
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+", base_images[0]), base_images
+
+
+def test_the_packaged_multilingual_policy_is_the_source() -> None:
+    packaged = CHART / "files" / "policies" / "multilingual.yaml"
+    source = REPO / "modgate" / "policies" / "multilingual.yaml"
+    assert packaged.read_text() == source.read_text(), (
+        "helm/modgate/files/policies/multilingual.yaml is stale: "
+        "cp modgate/policies/multilingual.yaml helm/modgate/files/policies/multilingual.yaml"
+    )

@@ -424,7 +424,7 @@ def test_policy_configmap_serves_the_packaged_policy_to_every_pod() -> None:
 
     objs = render_case("full")
     data = named(objs, "ConfigMap", f"{RELEASE}-policies")["data"]
-    assert set(data) == {"default.yaml", "strict.yaml"}
+    assert set(data) == {"default.yaml", "multilingual.yaml", "strict.yaml"}
     # The packaged copy (kept equal to modgate/policies/default.yaml by test_build_files.py).
     assert data["default.yaml"] == (CHART / "files/policies/default.yaml").read_text()
     assert parse_policy(yaml.safe_load(data["default.yaml"])).name == "default"

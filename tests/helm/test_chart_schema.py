@@ -77,7 +77,7 @@ def test_schema_rejects_bad_values(label: str, args: list[str], mentions: str) -
         ),
         (
             "no policy at all",
-            ["--set", "policy.includeDefault=false"],
+            ["--set", "policy.includeDefault=false", "--set", "policy.includeMultilingual=false"],
             "no policy files",
         ),
     ],

