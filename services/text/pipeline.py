@@ -215,8 +215,14 @@ class TextModerator:
                         )
             if item.folded.text.strip():
                 for hit in bundle.lexicon.find(item.folded, all_hashtags=item.item.source == "hashtag"):
-                    if hit.signal == "lexicon" and item.language not in ("en", "und"):
-                        continue  # better-profanity is English: French "retard", German "Kummer"
+                    if (
+                        hit.signal == "lexicon"
+                        and bundle.scorer is not None
+                        and item.language not in ("en", "und")
+                    ):
+                        # better-profanity is English: French "retard", German "Kummer". Only with a
+                        # trained scorer: the default policy keeps its scores as they were.
+                        continue
                     scores[hit.category] = max(scores.get(hit.category, 0.0), hit.score)
                     matches.append(_lexicon_match(hit))
                 for code in bundle.codewords.find(item.text, item.language):
