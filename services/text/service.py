@@ -204,6 +204,9 @@ class Text:
             trusted_languages=frozenset(LANGUAGES)
             if "usem3" in members_of(settings.encoder)
             else frozenset({"en"}),
+            # The exemplars read MiniLM's part of the features: a policy without a trained scorer
+            # scores as it did before the scorer existed.
+            exemplar_space=self.encoder.exemplar_space,
         )
         # Exemplars of every policy are embedded here, once, and again only when a file changes.
         self.policies: PolicyStore[PolicyBundle] = PolicyStore(
