@@ -24,12 +24,13 @@ from enum import StrEnum
 
 from modgate.policy import FailureAction, Modality, Policy, VisionRule
 from modgate.v1 import moderation_pb2 as pb
-from modgate.wire import FrameScore, ModelInfo, TextItem, TextItemResult, TextMatch
+from modgate.wire import FrameScore, ModelInfo, TextItem, TextItemResult
+
+from .snippets import matched_words, short_snippet
 
 # Evidence below this share of a category's review threshold is noise, not evidence.
 EVIDENCE_FLOOR_SHARE = 0.5
 MAX_EVIDENCE = 50
-SNIPPET_CHARS = 120
 
 
 class State(StrEnum):
@@ -175,23 +176,6 @@ def _model_ref(model: ModelInfo | None, variant: str) -> pb.ModelRef:
     return pb.ModelRef(name=model.name, version=model.version, variant=variant)
 
 
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
-
-
-def _match_snippet(text: str, match: TextMatch | None) -> str:
-    """The words that matched: the match's span of the item text when known (the scored
-    window, or the term as written), else the term the service reports, else the item text."""
-    if match is not None and match.span_start is not None and match.span_end is not None:
-        start, end = max(0, match.span_start), min(len(text), match.span_end)
-        if end > start:
-            return _snippet(text[start:end])
-    if match is not None and match.signal in ("blocklist", "lexicon"):
-        return match.evidence
-    return _snippet(text)
-
-
 def _text_modality(item: TextItem) -> Modality:
     if item.source == ON_SCREEN:
         return Modality.VISUAL
@@ -219,7 +203,7 @@ def _text_candidates(
                 continue
             match = next((m for m in scored.result.matches if m.category == category), None)
             signal = "ocr" if on_screen else match.signal if match else "semantic"
-            snippet = _snippet(scored.item.text) if on_screen else _match_snippet(scored.item.text, match)
+            snippet = short_snippet(scored.item.text) if on_screen else matched_words(scored.item.text, match)
             evidence = pb.Evidence(
                 category=category,
                 score=weighted,

@@ -80,7 +80,11 @@ def test_a_cancelled_request_stops_its_text_calls() -> None:
         orch = orchestrator({"text": url}, **{**PER_ITEM, "text_request_concurrency": 2})
         try:
             run = asyncio.create_task(orch.run(job(captions(10), budget_s=10.0)))
-            await asyncio.sleep(0.1)
+            # Cancel once the first calls are in flight; a busy machine may take longer than 0.1 s.
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if calls:
+                    break
             run.cancel()  # the caller went away, or the server's deadline fired
             with pytest.raises(asyncio.CancelledError):
                 await run
